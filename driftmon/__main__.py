@@ -1,0 +1,3 @@
+from driftmon.cli import main
+
+main()

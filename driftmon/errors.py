@@ -1,0 +1,60 @@
+"""The exceptions driftmon raises on purpose.
+
+    DriftmonError                 base of everything below; never escapes the daemon's loops
+    ├── ConfigError               a configuration file or variable is invalid (names field and file)
+    ├── ImageRejected             an input image cannot be scored (names the reason)
+    │   ├── ImageTooLarge         pixel count over the configured limit (checked before decoding)
+    │   └── ImageUnreadable       empty, truncated, corrupt, or not an image at all
+    ├── ModelUnavailable          OCR or model weights cannot be found or loaded
+    ├── RuleError                 a rule file is invalid (names file:line:col)
+    ├── StoreError                the SQLite store failed after its retries
+    └── GeneratorError            a probe's call to the generator failed (carries a `reason` label)
+"""
+
+from __future__ import annotations
+
+
+class DriftmonError(Exception):
+    """Base class of every error driftmon raises on purpose."""
+
+
+class ConfigError(DriftmonError):
+    """A configuration value is invalid; the message names the field and the file."""
+
+
+class ImageRejected(DriftmonError):
+    """An image cannot be scored; `reason` is a short machine-readable label."""
+
+    reason = "invalid"
+
+
+class ImageTooLarge(ImageRejected):
+    """The image has more pixels than the configured limit."""
+
+    reason = "too_large"
+
+
+class ImageUnreadable(ImageRejected):
+    """The bytes are empty, truncated, corrupt or not an image."""
+
+    reason = "unreadable"
+
+
+class ModelUnavailable(DriftmonError):
+    """Model weights are missing or cannot be loaded."""
+
+
+class RuleError(DriftmonError):
+    """A rule file is invalid."""
+
+
+class StoreError(DriftmonError):
+    """The store failed after its retries."""
+
+
+class GeneratorError(DriftmonError):
+    """A generator call failed; `reason` is a bounded label for metrics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Scoring: the only package that imports torch, transformers and easyocr (lazily)."""
