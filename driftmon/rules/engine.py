@@ -1,0 +1,189 @@
+"""The pure core: (compiled rules, window view, baselines, previous states, now) → alert states.
+
+Prometheus's state machine (``rules/alerting.go``), per alert instance (rule × label set):
+
+    condition true, new           → pending (active_at = now); → firing at once when for = 0
+    pending, true for ≥ `for`     → firing (fired_at = now, Alertmanager's startsAt)
+    pending, not true             → dropped (pending is never sent)
+    firing, not true              → kept firing for `keep_firing_for`, then inactive (resolved_at)
+    resolved (inactive)           → kept for 15 minutes so delivery can re-send the resolution
+    resolved, true again          → a new pending instance (never firing → pending)
+
+driftmon's addition: an element whose value is "no data" (fewer than `min_samples` samples, or
+no baseline yet) is neither true nor false, so the instance keeps its state unchanged (a pending
+one does not advance). An element with no sample at all in its window is absent, as in
+Prometheus, and resolves the alert.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from driftmon.alerts import Alert, AlertState, fingerprint
+from driftmon.rules.evaluate import BaselineSource, Context, NoBaselines, Vector, WindowView, evaluate
+from driftmon.rules.model import Group, Rule
+from driftmon.rules.window import LabelKey
+
+#: how long a resolved alert is kept (and re-sent) before it is forgotten
+RESOLVED_RETENTION = 15 * 60.0
+
+Health = Literal["ok", "nodata", "err", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One alert instance's state between evaluations."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    state: AlertState
+    active_at: float
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    value: float | None = None
+    keep_firing_since: float | None = None
+    last_evaluated_at: float | None = None
+
+    def to_alert(self) -> Alert:
+        """The shared `Alert` value handed to delivery."""
+        return Alert(
+            labels=dict(self.labels),
+            annotations=dict(self.annotations),
+            state=self.state,
+            active_at=self.active_at,
+            fired_at=self.fired_at,
+            resolved_at=self.resolved_at,
+            value=self.value,
+            last_evaluated_at=self.last_evaluated_at,
+        )
+
+
+States = dict[str, Instance]
+
+
+def alert_labels(rule: Rule, key: LabelKey) -> dict[str, str]:
+    """An instance's labels: the element's labels, then the rule's labels, then alertname."""
+    return {**dict(key), **rule.labels, "alertname": rule.name}
+
+
+def render_annotations(rule: Rule, key: LabelKey, value: float | None) -> dict[str, str]:
+    """The rule's annotation templates expanded for one element ($labels are the element's)."""
+    labels = dict(key)
+    return {name: template.render(labels, value) for name, template in rule.annotations.items()}
+
+
+def step(rule: Rule, previous: Mapping[str, Instance], vector: Vector, now: float) -> States:
+    """Advance one rule's instances given its expression's value at `now`."""
+    true_now: dict[str, tuple[LabelKey, float | None]] = {}
+    unknown: set[str] = set()
+    for key, elem in vector.items():
+        fp = fingerprint(alert_labels(rule, key))
+        if elem.cond is True:
+            true_now[fp] = (key, elem.value)
+        elif elem.cond is None:
+            unknown.add(fp)
+    states: States = {}
+    for fp, (key, value) in true_now.items():
+        states[fp] = _activate(rule, previous.get(fp), key, value, now)
+    for fp, prev in previous.items():
+        if fp in true_now:
+            continue
+        kept = _deactivate(rule, prev, fp in unknown, now)
+        if kept is not None:
+            states[fp] = kept
+    return states
+
+
+def _activate(rule: Rule, prev: Instance | None, key: LabelKey, value: float | None, now: float) -> Instance:
+    annotations = render_annotations(rule, key, value)
+    if prev is not None and prev.state != "inactive":
+        inst = replace(
+            prev, value=value, annotations=annotations, keep_firing_since=None, last_evaluated_at=now
+        )
+    else:
+        inst = Instance(
+            alert_labels(rule, key), annotations, "pending", now, value=value, last_evaluated_at=now
+        )
+    if inst.state == "pending" and now - inst.active_at >= rule.for_:
+        inst = replace(inst, state="firing", fired_at=now)
+    return inst
+
+
+def _deactivate(rule: Rule, prev: Instance, unknown: bool, now: float) -> Instance | None:
+    if prev.state == "inactive":
+        resolved = prev.resolved_at if prev.resolved_at is not None else now
+        return prev if now - resolved < RESOLVED_RETENTION else None
+    if unknown:
+        return replace(prev, last_evaluated_at=now)
+    if prev.state == "pending":
+        return None
+    since = prev.keep_firing_since if prev.keep_firing_since is not None else now
+    if rule.keep_firing_for > 0 and now - since < rule.keep_firing_for:
+        return replace(prev, keep_firing_since=since, last_evaluated_at=now)
+    return replace(prev, state="inactive", resolved_at=now, keep_firing_since=None, last_evaluated_at=now)
+
+
+def health_of(vector: Vector) -> Health:
+    """ "ok" when some element is true or false; "nodata" when none is (or there is none)."""
+    return "ok" if any(e.cond is not None for e in vector.values()) else "nodata"
+
+
+@dataclass
+class RuleOutcome:
+    """One rule's evaluation: its new states, health, error and duration."""
+
+    states: States
+    health: Health
+    error: str | None = None
+    duration: float = 0.0
+    nodata: int = 0
+
+
+@dataclass
+class GroupOutcome:
+    """One group's evaluation: outcomes by rule name (in order) and the total duration."""
+
+    rules: list[tuple[Rule, RuleOutcome]] = field(default_factory=list)
+    duration: float = 0.0
+    failures: int = 0
+
+
+def evaluate_rule(rule: Rule, previous: Mapping[str, Instance], ctx: Context) -> RuleOutcome:
+    """Evaluate one rule; an exception leaves its states as they were and sets health "err"."""
+    clock = time.perf_counter
+    started = clock()
+    try:
+        value = evaluate(rule.expr, ctx)
+        vector = value if isinstance(value, dict) else {}
+        states = step(rule, previous, vector, ctx.now)
+        nodata = sum(1 for e in vector.values() if e.cond is None)
+        return RuleOutcome(states, health_of(vector), None, clock() - started, nodata)
+    except Exception as exc:  # a broken rule must never stop the others
+        return RuleOutcome(dict(previous), "err", f"{type(exc).__name__}: {exc}", clock() - started)
+
+
+def evaluate_group(
+    group: Group,
+    states: Mapping[str, States],
+    view: WindowView,
+    now: float,
+    baselines: BaselineSource | None = None,
+) -> GroupOutcome:
+    """Evaluate every rule of `group` at `now`; `states` maps rule name → its previous states."""
+    ctx = Context(view, now, baselines or NoBaselines())
+    outcome = GroupOutcome()
+    started = time.perf_counter()
+    for rule in group.rules:
+        result = evaluate_rule(rule, states.get(rule_key(rule), {}), ctx)
+        outcome.rules.append((rule, result))
+        outcome.failures += result.health == "err"
+    outcome.duration = time.perf_counter() - started
+    return outcome
+
+
+def rule_key(rule: Rule) -> str:
+    """A rule's identity for state keeping: group, alert name and ordinal among same names."""
+    return f"{rule.group}/{rule.name}/{rule.ordinal}"
