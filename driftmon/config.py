@@ -105,6 +105,18 @@ class ScoringConfig(Section):
 class RulesConfig(Section):
     paths: list[Path] = [Path("rules/")]
     evaluation_interval: Seconds = 30.0
+    #: window of a bare signal (``fidelity < 0.85``) unless its group sets ``window``
+    default_window: Seconds = 600.0
+    #: samples a window needs to have a value, for rules that set no ``min_samples``
+    min_samples: int = Field(1, ge=0)
+    #: automatic baseline: the previous model version must have served this many readings
+    baseline_min_samples: int = Field(100, ge=1)
+    #: automatic baseline: the previous version's samples in this span before it was last seen
+    baseline_window: Seconds = 3600.0
+    #: readings older than this are not kept in memory for rules (≥ the longest rule window)
+    retention: Seconds = 86400.0
+    #: signal names rules may use besides driftmon's own (e.g. composition scores)
+    extra_signals: list[str] = []
 
 
 class ReceiverConfig(Section):
