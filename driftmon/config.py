@@ -9,10 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from re import Pattern
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from driftmon.durations import parse_duration
 from driftmon.errors import ConfigError
@@ -119,23 +128,106 @@ class RulesConfig(Section):
     extra_signals: list[str] = []
 
 
-class ReceiverConfig(Section):
-    """One alert receiver; the fields that apply depend on `kind`."""
+class _ReceiverBase(Section):
+    """Fields every receiver has: a name (default: its kind) and the labels it routes on."""
 
-    kind: Literal["alertmanager", "slack", "pagerduty", "webhook"]
     name: str | None = None
-    urls: list[str] = []
-    url: str | None = None
-    url_file: Path | None = None
-    routing_key_file: Path | None = None
-    #: only alerts whose labels match all of these are sent here
+    #: only alerts whose labels equal all of these are sent here (e.g. ``severity: page``)
     match: dict[str, str] = {}
+    #: ...and whose labels fully match all of these regular expressions
+    match_re: dict[str, Pattern[str]] = {}
     timeout: Seconds = 10.0
+
+
+class _SecretURL(_ReceiverBase):
+    """A receiver whose URL is a secret: given inline, in a file, or in an environment variable."""
+
+    url: SecretStr | None = None
+    url_file: Path | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> _SecretURL:
+        given = [self.url is not None, self.url_file is not None, self.url_env is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of url, url_file, url_env")
+        return self
+
+
+class AlertmanagerReceiver(_ReceiverBase):
+    """Alertmanager API v2; every URL (an HA cluster's peers) gets every alert."""
+
+    kind: Literal["alertmanager"]
+    #: base URLs, e.g. ``http://alertmanager:9093``; ``/api/v2/alerts`` is appended
+    urls: list[str] = Field(min_length=1)
+
+
+class SlackReceiver(_SecretURL):
+    """Slack incoming webhook: one message when an alert fires, one when it resolves."""
+
+    kind: Literal["slack"]
+    channel: str | None = None
+    username: str | None = None
+
+
+class PagerDutyReceiver(_ReceiverBase):
+    """PagerDuty Events API v2: trigger and resolve with a dedup_key stable per alert."""
+
+    kind: Literal["pagerduty"]
+    routing_key: SecretStr | None = None
+    routing_key_file: Path | None = None
+    routing_key_env: str | None = None
+    url: str = "https://events.pagerduty.com/v2/enqueue"
+    #: used when the alert has no (known) ``severity`` label
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PagerDutyReceiver:
+        given = [self.routing_key, self.routing_key_file, self.routing_key_env]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of routing_key, routing_key_file, routing_key_env")
+        return self
+
+
+class WebhookReceiver(_SecretURL):
+    """A generic webhook receiving Alertmanager's webhook JSON (version 4), one per transition."""
+
+    kind: Literal["webhook"]
+
+
+ReceiverConfig = Annotated[
+    AlertmanagerReceiver | SlackReceiver | PagerDutyReceiver | WebhookReceiver,
+    Field(discriminator="kind"),
+]
+"""One alert receiver; which fields apply depends on `kind`."""
+
+
+class BackoffConfig(Section):
+    """Retry delays after a failed delivery: exponential, capped, with jitter."""
+
+    initial: Seconds = 1.0
+    max: Seconds = 300.0
+    multiplier: float = Field(2.0, ge=1.0)
+    #: the share of each delay that is random: delay × (1 − jitter × U[0, 1))
+    jitter: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class AlertingConfig(Section):
     resend_delay: Seconds = 60.0
+    #: resolved alerts are re-sent to Alertmanager for this long
+    resolved_retention: Seconds = 900.0
+    #: a notification still undelivered after this long is dropped (and counted)
+    max_age: Seconds = 86400.0
+    backoff: BackoffConfig = BackoffConfig()
     receivers: list[ReceiverConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertingConfig:
+        names = [receiver.name or receiver.kind for receiver in self.receivers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two receivers are named {name!r}; give each a distinct name")
+        return self
 
 
 class MetricsConfig(Section):

@@ -1,0 +1,120 @@
+"""Slack incoming webhook: one message when an alert fires and one when it resolves.
+
+Messages carry the value, summary and description, labels, and links to the runbook, the
+overlay of the worst recent sample and the daemon's alert page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from driftmon.alerting.base import (
+    Event,
+    OutboundRequest,
+    Payload,
+    RenderContext,
+    Route,
+    format_value,
+    link,
+    read_secret,
+    rfc3339,
+    starts_at,
+)
+from driftmon.alerts import Alert
+from driftmon.config import SlackReceiver
+
+_LINK_TEXT = {"runbook": "Runbook", "overlay": "Worst recent sample", "alerts": "driftmon alerts"}
+_HIDDEN_ANNOTATIONS = {"summary", "description", "runbook_url", "overlay_url"}
+
+
+def escape(text: str) -> str:
+    """Text safe in Slack mrkdwn: ``&``, ``<`` and ``>`` as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def duration(seconds: float) -> str:
+    """A duration as people read it: ``1h 2m``, ``5m 30s``, ``42s``."""
+    total = max(round(seconds), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def _headline(alert: Alert, event: Event) -> str:
+    icon = ":rotating_light: FIRING" if event == "firing" else ":white_check_mark: RESOLVED"
+    scope = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
+    return f"{icon}: {alert.name}" + (f" ({scope})" if scope else "")
+
+
+def _body(alert: Alert, event: Event, ctx: RenderContext) -> str:
+    lines = [f"*{escape(_headline(alert, event))}*"]
+    for key in ("summary", "description"):
+        if alert.annotations.get(key):
+            lines.append(escape(alert.annotations[key]))
+    began = starts_at(alert)
+    if event == "firing":
+        lines.append(f"*Value:* {format_value(alert.value)} · *Since:* {rfc3339(began)}")
+    else:
+        ended = alert.resolved_at if alert.resolved_at is not None else ctx.now
+        lines.append(f"*Last value:* {format_value(alert.value)} · *Lasted:* {duration(ended - began)}")
+    extra = {k: v for k, v in alert.annotations.items() if k not in _HIDDEN_ANNOTATIONS}
+    if extra:
+        lines.append(" · ".join(f"*{escape(k)}:* {escape(v)}" for k, v in sorted(extra.items())))
+    links = link(alert, ctx)
+    lines.append(" · ".join(f"<{url}|{_LINK_TEXT[name]}>" for name, url in links.items()))
+    return "\n".join(lines)
+
+
+def slack_message(alert: Alert, event: Event, ctx: RenderContext) -> Payload:
+    """The incoming-webhook JSON: plain `text` for notifications, one mrkdwn section block."""
+    return {
+        "text": _headline(alert, event),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _body(alert, event, ctx)}}],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SlackTarget:
+    """A Slack incoming-webhook URL (a secret); `repr` never shows it."""
+
+    name: str
+    url: str
+    route: Route = field(default_factory=Route)
+    timeout: float = 10.0
+    channel: str | None = None
+    username: str | None = None
+    kind: str = "slack"
+    resends: bool = False
+    max_batch: int = 1
+    target_count: int = 1
+
+    @classmethod
+    def from_config(cls, config: SlackReceiver, environ: Mapping[str, str] | None = None) -> SlackTarget:
+        """The receiver a kind slack entry describes, its URL read from wherever it is kept."""
+        name = config.name or config.kind
+        url = read_secret(f"receiver {name}", config.url, config.url_file, config.url_env, environ)
+        route = Route(config.match, config.match_re)
+        return cls(name, url, route, config.timeout, config.channel, config.username)
+
+    def __repr__(self) -> str:
+        return f"SlackTarget(name={self.name!r}, url=<redacted>)"
+
+    def secrets(self) -> Sequence[str]:
+        """The webhook URL."""
+        return (self.url,)
+
+    def render(self, alert: Alert, event: Event, ctx: RenderContext) -> Payload:
+        """The message, with the channel and username overrides if configured."""
+        message = slack_message(alert, event, ctx)
+        if self.channel:
+            message["channel"] = self.channel
+        if self.username:
+            message["username"] = self.username
+        return message
+
+    def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
+        """One POST of one message."""
+        return OutboundRequest(self.url, payloads[0])

@@ -1,0 +1,96 @@
+"""A generic webhook receiving Alertmanager's webhook JSON (version 4), one per transition.
+
+Each message carries one alert, so ``groupKey`` is unique per alert and a receiver that
+deduplicates on it sees each transition once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from driftmon.alerting.base import (
+    Event,
+    OutboundRequest,
+    Payload,
+    RenderContext,
+    Route,
+    read_secret,
+    rfc3339,
+    starts_at,
+)
+from driftmon.alerts import Alert
+from driftmon.config import WebhookReceiver
+
+#: Alertmanager's "no end time" in webhook messages for firing alerts
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def group_key(labels: Mapping[str, str]) -> str:
+    """An Alertmanager-style group key for a group of one alert: ``{}:{a="1", b="2"}``."""
+    inner = ", ".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
+    return "{}:{" + inner + "}"
+
+
+def webhook_message(alert: Alert, event: Event, receiver: str, ctx: RenderContext) -> Payload:
+    """Alertmanager's webhook JSON (version 4) for one alert's transition."""
+    ends = ZERO_TIME
+    if event == "resolved":
+        ends = rfc3339(alert.resolved_at if alert.resolved_at is not None else ctx.now)
+    item = {
+        "status": event,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "startsAt": rfc3339(starts_at(alert)),
+        "endsAt": ends,
+        "generatorURL": ctx.generator_url,
+        "fingerprint": alert.fingerprint,
+    }
+    return {
+        "version": "4",
+        "groupKey": group_key(alert.labels),
+        "truncatedAlerts": 0,
+        "status": event,
+        "receiver": receiver,
+        "groupLabels": {"alertname": alert.name},
+        "commonLabels": dict(alert.labels),
+        "commonAnnotations": dict(alert.annotations),
+        "externalURL": ctx.external_url,
+        "alerts": [item],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A webhook URL (a secret); `repr` never shows it."""
+
+    name: str
+    url: str
+    route: Route = field(default_factory=Route)
+    timeout: float = 10.0
+    kind: str = "webhook"
+    resends: bool = False
+    max_batch: int = 1
+    target_count: int = 1
+
+    @classmethod
+    def from_config(cls, config: WebhookReceiver, environ: Mapping[str, str] | None = None) -> WebhookTarget:
+        """The receiver a kind webhook entry describes, its URL read from wherever it is kept."""
+        name = config.name or config.kind
+        url = read_secret(f"receiver {name}", config.url, config.url_file, config.url_env, environ)
+        return cls(name, url, Route(config.match, config.match_re), config.timeout)
+
+    def __repr__(self) -> str:
+        return f"WebhookTarget(name={self.name!r}, url=<redacted>)"
+
+    def secrets(self) -> Sequence[str]:
+        """The URL."""
+        return (self.url,)
+
+    def render(self, alert: Alert, event: Event, ctx: RenderContext) -> Payload:
+        """The webhook message."""
+        return webhook_message(alert, event, self.name, ctx)
+
+    def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
+        """One POST of one message."""
+        return OutboundRequest(self.url, payloads[0])
