@@ -83,9 +83,7 @@ def test_every_copied_path_exists_and_is_in_the_build_context(items):
             if (ROOT / source).is_dir():
                 files = [p for p in (ROOT / source).rglob("*") if p.is_file()]
                 kept = [
-                    p
-                    for p in files
-                    if not dockerignore_excludes(patterns, p.relative_to(ROOT).as_posix())
+                    p for p in files if not dockerignore_excludes(patterns, p.relative_to(ROOT).as_posix())
                 ]
                 assert kept, f"Dockerfile:{copy.line}: nothing under {source} reaches the build"
 

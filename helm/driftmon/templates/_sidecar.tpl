@@ -1,0 +1,161 @@
+{{/*
+The driftmon container, for any pod spec. Call it with a root-like context:
+
+  containers:
+    - name: my-generator
+      ...
+    {{- include "driftmon.sidecar.container" (dict "Values" .Values.driftmon "Release" .Release) | nindent 4 }}
+  volumes:
+    {{- include "driftmon.sidecar.volumes" (dict "Values" .Values.driftmon "Release" .Release) | nindent 4 }}
+
+and add the pod settings from "driftmon.sidecar.podSpec" (hostPID, runtimeClassName) if you use NVML's
+per-process readings. The ConfigMaps it mounts come from this chart installed in the same release.
+*/}}
+{{- define "driftmon.sidecar.container" -}}
+- name: driftmon
+  image: {{ include "driftmon.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["--config", "/etc/driftmon/config.yaml"]
+  ports:
+    - name: http
+      containerPort: {{ .Values.port }}
+      protocol: TCP
+  env:
+    - name: DRIFTMON_POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: DRIFTMON_POD_NAMESPACE
+      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+    {{- with .Values.nvml.visibleDevices }}
+    - name: NVIDIA_VISIBLE_DEVICES
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with .Values.nvml.driverCapabilities }}
+    - name: NVIDIA_DRIVER_CAPABILITIES
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with .Values.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.livenessProbe }}
+  livenessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.readinessProbe }}
+  readinessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.startupProbe }}
+  startupProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- $resources := deepCopy (.Values.resources | default dict) }}
+  {{- if gt (int .Values.gpu.count) 0 }}
+  {{- $limits := $resources.limits | default dict }}
+  {{- $_ := set $limits .Values.gpu.resourceName (int .Values.gpu.count) }}
+  {{- $_ := set $resources "limits" $limits }}
+  {{- end }}
+  {{- with $resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.securityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    - name: driftmon-config
+      mountPath: /etc/driftmon/config.yaml
+      subPath: config.yaml
+      readOnly: true
+    - name: driftmon-rules
+      mountPath: /etc/driftmon/rules
+      readOnly: true
+    - name: driftmon-state
+      mountPath: /var/lib/driftmon
+    - name: driftmon-tmp
+      mountPath: /tmp
+    {{- range (include "driftmon.secretRefs" . | fromJsonArray) }}
+    - name: driftmon-secret-{{ .volume }}
+      mountPath: /etc/driftmon/secrets/{{ .volume }}
+      readOnly: true
+    {{- end }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{- define "driftmon.sidecar.volumes" -}}
+{{- $fullname := include "driftmon.fullname" . -}}
+- name: driftmon-config
+  configMap:
+    name: {{ $fullname }}-config
+- name: driftmon-rules
+  configMap:
+    name: {{ include "driftmon.rulesConfigMapName" . }}
+- name: driftmon-state
+  {{- if .Values.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.persistence.existingClaim | default (printf "%s-state" $fullname) }}
+  {{- else }}
+  emptyDir:
+    {{- with .Values.persistence.emptyDirSizeLimit }}
+    sizeLimit: {{ . }}
+    {{- end }}
+  {{- end }}
+- name: driftmon-tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 256Mi
+{{- range (include "driftmon.secretRefs" . | fromJsonArray) }}
+- name: driftmon-secret-{{ .volume }}
+  secret:
+    secretName: {{ .name }}
+    defaultMode: 0440
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level settings driftmon needs: NVML's hostPID trade-off, the GPU RuntimeClass. */}}
+{{- define "driftmon.sidecar.podSpec" -}}
+{{- if .Values.nvml.hostPID }}
+hostPID: true
+{{- end }}
+{{- with .Values.gpu.runtimeClassName }}
+runtimeClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod annotations: config checksums (restart on change) and scrape hints without the Operator. */}}
+{{- define "driftmon.podAnnotations" -}}
+checksum/config: {{ include "driftmon.config" . | sha256sum }}
+{{- if and .Files (not .Values.rules.existingConfigMap) }}
+checksum/rules: {{ include "driftmon.rulesData" . | sha256sum }}
+{{- end }}
+{{- if .Values.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The rule files: the shipped defaults (files/rules/) overlaid with .Values.rules.files. */}}
+{{- define "driftmon.rulesData" -}}
+{{- $files := dict -}}
+{{- if .Values.rules.defaults -}}
+{{- range $path, $_ := .Files.Glob "files/rules/*.yaml" -}}
+{{- $_ := set $files (base $path) ($.Files.Get $path) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $text := .Values.rules.files -}}
+{{- $_ := set $files $name $text -}}
+{{- end -}}
+{{- toYaml $files -}}
+{{- end -}}
