@@ -96,6 +96,48 @@ class SourcesConfig(Section):
     probe: ProbeConfig = ProbeConfig()
 
 
+class CompositionConfig(Section):
+    """Composition, alignment and embedding-drift checks (docs/composition.md defines each)."""
+
+    #: margins: expected-text and object boxes must lie inside the safe area
+    margins: bool = True
+    #: the safe area excludes this share of the width/height on each side
+    margin_share: float = Field(0.05, ge=0.0, lt=0.5)
+    legibility: bool = True
+    min_height_share: float = Field(0.03, ge=0.0, le=1.0)
+    min_height_px: float = Field(10.0, ge=0.0)
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    #: WCAG contrast ratio between text and background pixels (1..21)
+    min_contrast: float = Field(3.0, ge=1.0, le=21.0)
+    #: sanity: blank, sharpness, size_ok
+    sanity: bool = True
+    #: an image whose grey-level standard deviation is at most this is uniform (blank)
+    blank_max_std: float = Field(2.0, ge=0.0)
+    #: an image whose 99th-percentile grey level is at most this is near-black (blank)
+    blank_black_level: float = Field(20.0, ge=0.0, le=255.0)
+    #: object counts: a zero-shot detector (OWLv2 / OWL-ViT) in this local directory
+    objects: bool = True
+    detector_dir: Path | None = None
+    #: GenEval: at least N detections at the presence threshold ...
+    presence_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    #: ... and no (N+1)-th at the counting threshold
+    count_threshold: float = Field(0.9, ge=0.0, le=1.0)
+    #: same-class boxes overlapping more than this IoU are one object
+    dedup_iou: float = Field(0.9, gt=0.0, le=1.0)
+    #: "a cat" / "an owl" expect one; off: only numerals ("three", "2", "a dozen")
+    count_articles: bool = True
+    #: alignment: CLIPScore with a CLIP model in this local directory
+    alignment: bool = True
+    clip_dir: Path | None = None
+    #: embedding drift of CLIP image embeddings, per model version, against the baseline
+    embedding_drift: bool = True
+    drift_window: int = Field(500, ge=2)
+    drift_min_samples: int = Field(50, ge=2)
+    #: Evidently's defaults: mean-embedding distance 0.2, classifier ROC AUC 0.55
+    drift_distance_threshold: float = Field(0.2, ge=0.0)
+    drift_auc_threshold: float = Field(0.55, ge=0.5, le=1.0)
+
+
 class ScoringConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     engine: Literal["auto", "batched", "readtext"] = "auto"
@@ -109,6 +151,7 @@ class ScoringConfig(Section):
     case_sensitive: bool = False
     #: a sample whose text fidelity is below this keeps its image and overlay as artifacts
     failing_below: float = Field(0.85, ge=0.0, le=1.0)
+    composition: CompositionConfig = CompositionConfig()
 
 
 class RulesConfig(Section):
