@@ -19,7 +19,7 @@ import typer
 from driftmon.config import Config, load_config
 from driftmon.durations import format_duration, parse_duration
 from driftmon.errors import ConfigError, DriftmonError, RuleError
-from driftmon.rules.model import Defaults, check_rules, describe
+from driftmon.rules.model import check_rules, defaults_from, describe
 
 rules_app = typer.Typer(help="Check, test and export alerting rules.", no_args_is_help=True)
 baseline_app = typer.Typer(
@@ -35,19 +35,6 @@ def _config(path: Path | None) -> Config:
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-
-
-def defaults_from(config: Config) -> Defaults:
-    """Rule defaults from the `rules:` section of the configuration."""
-    from driftmon.rules.compile import KNOWN_SIGNALS
-
-    rules = config.rules
-    return Defaults(
-        evaluation_interval=rules.evaluation_interval,
-        default_window=rules.default_window,
-        min_samples=rules.min_samples,
-        known_signals=KNOWN_SIGNALS | frozenset(rules.extra_signals),
-    )
 
 
 @rules_app.command("check")

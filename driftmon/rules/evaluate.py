@@ -72,6 +72,8 @@ class Context:
     now: float
     baselines: BaselineSource = field(default_factory=NoBaselines)
     cache: dict[tuple[object, ...], Vector] = field(default_factory=dict)
+    #: drift statistics computed in this evaluation: (signal, method, labels) → value
+    drift: dict[tuple[str, str, LabelKey], float] = field(default_factory=dict)
 
 
 def aggregate(func: str, values: Array, window: float, param: float | None) -> float:
@@ -169,7 +171,9 @@ def _drift(node: Drift, ctx: Context) -> Vector:
         if reference is None or len(values) < max(agg.min_samples, 1):
             out[labels] = Elem(None)
         else:
-            out[labels] = Elem(drift_statistic(node.method, values, reference))
+            statistic = drift_statistic(node.method, values, reference)
+            ctx.drift[(agg.signal, node.method, labels)] = statistic
+            out[labels] = Elem(statistic)
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from driftmon.config import Config
 from driftmon.durations import parse_duration
 from driftmon.errors import RuleError
 from driftmon.rules.compile import KNOWN_SIGNALS, Compiled, Options, compile_expr, max_window
@@ -101,6 +102,17 @@ class RuleSet:
     def max_window(self) -> float:
         """The longest window any rule reads."""
         return max((max_window(rule.expr) for rule in self.rules), default=0.0)
+
+
+def defaults_from(config: Config) -> Defaults:
+    """Rule defaults from the `rules:` section of the configuration."""
+    rules = config.rules
+    return Defaults(
+        evaluation_interval=rules.evaluation_interval,
+        default_window=rules.default_window,
+        min_samples=rules.min_samples,
+        known_signals=KNOWN_SIGNALS | frozenset(rules.extra_signals),
+    )
 
 
 def rule_files(paths: Iterable[Path | str]) -> list[Path]:

@@ -1,0 +1,359 @@
+"""The rules runtime the daemon wires in: readings in, alerts out, state kept across restarts.
+
+Wiring (daemon.py)::
+
+    runtime = RuleRuntime(config, store)           # loads rules/ (RuleError: stop with its message),
+                                                   # restores alert states, reads the store's recent
+                                                   # samples into memory
+    runtime.register(registry)                     # driftmon_alerts, rule evaluation metrics
+    pipeline sinks: runtime.record(ts, labels, values)   # every scored sample (store.reading_values)
+                                                          # and every event (probe_failure, shed, GPU,
+                                                          # queue_fill_ratio); any thread
+    loop, every ~1 s or rules.evaluation_interval:
+        alerts = runtime.evaluate()                # evaluates the groups that are due; returns
+        notifier.submit(alerts, now)               # EVERY current alert (pending, firing, and
+                                                   # resolved ones for 15 min); never raises
+    on SIGHUP / POST /-/reload: runtime.reload()   # False (and rules_status()["reload_error"]) when
+                                                   # a file is broken; the previous rules stay
+    GET /v1/alerts → runtime.alerts();  GET /v1/rules → runtime.rules_status()   (JSON-able)
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from driftmon.alerts import Alert
+from driftmon.config import Config
+from driftmon.rules.baselines import Baselines, PinStore
+from driftmon.rules.engine import Health, Instance, States, evaluate_group, rule_key
+from driftmon.rules.model import Group, Rule, RuleSet, check_rules, defaults_from, describe, load_rules
+from driftmon.rules.state import AlertStateStore
+from driftmon.rules.window import LabelKey, WindowStore
+from driftmon.store import Store
+
+log = logging.getLogger("driftmon.rules")
+
+
+@dataclass
+class RuleStatus:
+    """What /v1/rules shows for one rule."""
+
+    health: Health = "unknown"
+    last_error: str | None = None
+    last_evaluation: float | None = None
+    duration: float = 0.0
+    nodata: int = 0
+
+
+@dataclass
+class GroupStatus:
+    """What /v1/rules shows for one group."""
+
+    last_evaluation: float | None = None
+    duration: float = 0.0
+    failures: int = 0
+    last_error: str | None = None
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert for /v1/alerts (times as RFC 3339; `startsAt` is when it started firing)."""
+    return {
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "state": "resolved" if alert.state == "inactive" else alert.state,
+        "activeAt": _iso(alert.active_at),
+        "startsAt": _iso(alert.fired_at),
+        "resolvedAt": _iso(alert.resolved_at),
+        "value": alert.value,
+        "fingerprint": alert.fingerprint,
+    }
+
+
+class RuleRuntime:
+    """Rules over an in-memory window of readings, evaluated group by group on their intervals."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        hydrate: bool = True,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.defaults = defaults_from(config)
+        self.ruleset = load_rules(config.rules.paths, self.defaults)
+        self.window = WindowStore(self._retention(self.ruleset))
+        self._conn = store.connect()
+        self._state_store = AlertStateStore(self._conn)
+        self._pins = PinStore(self._conn)
+        self._pin_stamp: float | None = None
+        now = clock()
+        self.states: dict[str, States] = self._state_store.load(now)
+        rules = config.rules
+        self.baselines = Baselines(self.window, rules.baseline_min_samples, rules.baseline_window)
+        self._lock = threading.Lock()
+        self._due: dict[str, float] = {}
+        self._groups: dict[str, GroupStatus] = {}
+        self._rules: dict[str, RuleStatus] = {}
+        self._drift: dict[tuple[str, str, LabelKey], float] = {}
+        self.reload_error: str | None = None
+        self.last_reload: float = now
+        self._metrics = _Metrics(self)
+        if hydrate:
+            self.hydrate(now)
+
+    # ---------------------------------------------------------------------------- data in
+
+    def _retention(self, ruleset: RuleSet) -> float:
+        rules = self.config.rules
+        return max(ruleset.max_window(), rules.retention, rules.baseline_window)
+
+    def hydrate(self, now: float) -> int:
+        """Read the store's samples of the retention span into memory; returns how many."""
+        count = 0
+        for reading in self.store.iter_readings(now - self.window.retention):
+            self.window.record(reading.ts, reading.labels, reading.values)
+            count += 1
+        self.window.compact(now)
+        return count
+
+    def record(self, ts: float, labels: Mapping[str, str], values: Mapping[str, float | None]) -> None:
+        """`ReadingSink`: one reading's values (scores, latency, events) under its labels."""
+        self.window.record(ts, labels, values)
+
+    # ---------------------------------------------------------------------------- evaluation
+
+    def evaluate(self, now: float | None = None) -> list[Alert]:
+        """Evaluate every group that is due at `now`; returns every current alert. Never raises."""
+        now = self.clock() if now is None else now
+        try:
+            self.window.compact(now)
+            self._refresh_pin()
+            self.baselines.refresh()
+        except Exception:  # the window or the pin table failing must not stop evaluation
+            log.exception("rules: preparing the evaluation failed")
+        for group in self.ruleset.groups:
+            if now + 1e-9 >= self._due.get(group.name, 0.0):
+                self._evaluate_group(group, now)
+                self._due[group.name] = _next_due(self._due.get(group.name), group.interval, now)
+        return self.current_alerts()
+
+    def _refresh_pin(self) -> None:
+        row = self._conn.execute("SELECT pinned_at FROM rule_baselines").fetchone()
+        stamp = None if row is None else float(row[0])
+        if stamp != self._pin_stamp:
+            self.baselines.pin = self._pins.load()
+            self._pin_stamp = stamp
+
+    def _evaluate_group(self, group: Group, now: float) -> None:
+        status = self._groups.setdefault(group.name, GroupStatus())
+        try:
+            outcome = evaluate_group(group, self.states, self.window, now, self.baselines)
+        except Exception as exc:  # counted, reported, and the other groups still run
+            status.failures += 1
+            status.last_error = f"{type(exc).__name__}: {exc}"
+            self._metrics.failed(group.name)
+            log.exception("rules: group %s failed", group.name)
+            return
+        for rule, result in outcome.rules:
+            key = rule_key(rule)
+            self.states[key] = result.states
+            self._rules[key] = RuleStatus(result.health, result.error, now, result.duration, result.nodata)
+            if result.error:
+                self._metrics.failed(group.name)
+            self._persist(key, result.states)
+        status.last_evaluation, status.duration = now, outcome.duration
+        status.failures += outcome.failures
+        status.last_error = next((r.error for _, r in outcome.rules if r.error), None)
+        self._drift.update(outcome.drift)
+        self._metrics.evaluated(group.name, outcome.duration, now)
+
+    def _persist(self, key: str, states: States) -> None:
+        try:
+            self._state_store.save(key, states)
+        except sqlite3.Error:
+            log.exception("rules: saving alert state of %s failed", key)
+
+    # ---------------------------------------------------------------------------- reload
+
+    def reload(self) -> bool:
+        """Re-read the rule files; on any problem keep the current rules and report it."""
+        ruleset, problems = check_rules(self.config.rules.paths, self.defaults)
+        self.last_reload = self.clock()
+        if problems:
+            self.reload_error = describe(problems)
+            log.error("rules: reload failed, keeping the previous rules:\n%s", self.reload_error)
+            return False
+        keys = {rule_key(rule) for rule in ruleset.rules}
+        self.states = {key: states for key, states in self.states.items() if key in keys}
+        self._state_store.forget_except(keys)
+        self._rules = {key: status for key, status in self._rules.items() if key in keys}
+        self._due = {}
+        self.ruleset = ruleset
+        self.window.retention = self._retention(ruleset)
+        self.reload_error = None
+        return True
+
+    # ---------------------------------------------------------------------------- views
+
+    def current_alerts(self) -> list[Alert]:
+        """Every current alert: pending, firing, and resolved ones kept for 15 minutes."""
+        return [inst.to_alert() for states in list(self.states.values()) for inst in list(states.values())]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """JSON-able alerts for GET /v1/alerts."""
+        return [alert_json(alert) for alert in self.current_alerts()]
+
+    def rules_status(self) -> dict[str, Any]:
+        """JSON-able rule groups for GET /v1/rules: health, last evaluation, duration, errors."""
+        return {
+            "groups": [self._group_json(group) for group in self.ruleset.groups],
+            "files": list(self.ruleset.files),
+            "reload_error": self.reload_error,
+            "last_reload": _iso(self.last_reload),
+            "baseline": self.baselines.pin.summary() if self.baselines.pin else "previous model version",
+        }
+
+    def _group_json(self, group: Group) -> dict[str, Any]:
+        status = self._groups.get(group.name, GroupStatus())
+        return {
+            "name": group.name,
+            "file": group.path,
+            "interval": group.interval,
+            "lastEvaluation": _iso(status.last_evaluation),
+            "evaluationTime": status.duration,
+            "failures": status.failures,
+            "lastError": status.last_error,
+            "rules": [self._rule_json(rule) for rule in group.rules],
+        }
+
+    def _rule_json(self, rule: Rule) -> dict[str, Any]:
+        key = rule_key(rule)
+        status = self._rules.get(key, RuleStatus())
+        return {
+            "name": rule.name,
+            "query": rule.expr_text,
+            "duration": rule.for_,
+            "keepFiringFor": rule.keep_firing_for,
+            "minSamples": rule.min_samples,
+            "by": list(rule.by),
+            "labels": dict(rule.labels),
+            "annotations": {k: t.source for k, t in rule.annotations.items()},
+            "health": status.health,
+            "lastError": status.last_error,
+            "lastEvaluation": _iso(status.last_evaluation),
+            "evaluationTime": status.duration,
+            "nodataElements": status.nodata,
+            "alerts": [alert_json(i.to_alert()) for i in self.states.get(key, {}).values()],
+        }
+
+    def drift_statistics(self) -> dict[tuple[str, str, LabelKey], float]:
+        """The latest drift statistics by (signal, method, labels)."""
+        return dict(self._drift)
+
+    # ---------------------------------------------------------------------------- metrics
+
+    def register(self, registry: CollectorRegistry) -> None:
+        """Register driftmon_alerts, driftmon_drift_statistic and the rule evaluation metrics."""
+        self._metrics.register(registry)
+
+    def close(self) -> None:
+        """Close the runtime's database connection."""
+        self._conn.close()
+
+
+def _next_due(previous: float | None, interval: float, now: float) -> float:
+    """The next multiple of `interval` after `now`, counted from the first evaluation."""
+    if previous is None:
+        return now + interval
+    due = previous
+    while due <= now + 1e-9:
+        due += interval
+    return due
+
+
+class _Metrics:
+    """The runtime's Prometheus metrics; created unregistered, registered on demand."""
+
+    def __init__(self, runtime: RuleRuntime) -> None:
+        self.duration = Histogram(
+            "driftmon_rule_evaluation_duration_seconds",
+            "Time to evaluate one rule group.",
+            ["rule_group"],
+            registry=None,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.failures = Counter(
+            "driftmon_rule_evaluation_failures",
+            "Rule evaluations that failed (the rule keeps its previous state).",
+            ["rule_group"],
+            registry=None,
+        )
+        self.last = Gauge(
+            "driftmon_rule_group_last_evaluation_timestamp_seconds",
+            "When the rule group was last evaluated (Unix seconds).",
+            ["rule_group"],
+            registry=None,
+        )
+        self.collector = _AlertCollector(runtime)
+
+    def register(self, registry: CollectorRegistry) -> None:
+        for collector in (self.duration, self.failures, self.last, self.collector):
+            registry.register(collector)
+
+    def evaluated(self, group: str, duration: float, now: float) -> None:
+        self.duration.labels(group).observe(duration)
+        self.last.labels(group).set(now)
+        self.failures.labels(group)
+
+    def failed(self, group: str) -> None:
+        self.failures.labels(group).inc()
+
+
+_ALERTS_HELP = "Pending and firing alerts (1 per instance), like ALERTS."
+_DRIFT_HELP = "Latest drift statistic of a rule's drift()."
+
+
+class _AlertCollector(Collector):
+    """driftmon_alerts (as Prometheus's ALERTS) and driftmon_drift_statistic, read at scrape."""
+
+    def __init__(self, runtime: RuleRuntime) -> None:
+        self.runtime = runtime
+
+    def describe(self) -> Iterable[Metric]:
+        return [
+            Metric("driftmon_alerts", _ALERTS_HELP, "gauge"),
+            Metric("driftmon_drift_statistic", _DRIFT_HELP, "gauge"),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        alerts = Metric("driftmon_alerts", _ALERTS_HELP, "gauge")
+        for alert in self.runtime.current_alerts():
+            if alert.state != "inactive":
+                alerts.add_sample("driftmon_alerts", {**alert.labels, "alertstate": alert.state}, 1.0)
+        drift = Metric("driftmon_drift_statistic", _DRIFT_HELP, "gauge")
+        for (signal, method, labels), value in sorted(self.runtime.drift_statistics().items()):
+            drift.add_sample(
+                "driftmon_drift_statistic", {**dict(labels), "signal": signal, "method": method}, value
+            )
+        return [alerts, drift]
+
+
+__all__ = ["GroupStatus", "Instance", "RuleRuntime", "RuleStatus", "alert_json", "defaults_from"]
