@@ -81,7 +81,14 @@ class GeneratorConfig(Section):
     image_path: str = "image"
     #: dotted path to the model version in the response, if the generator reports it
     model_version_path: str | None = None
+    #: response header carrying the model version (e.g. ``X-Model-Version``), if any
+    model_version_header: str | None = None
+    #: the model version reported when the response names none
     model_version: str = "unknown"
+    #: kind a1111 (and {steps} in a template): sampling steps requested; None = server default
+    steps: int | None = Field(None, ge=1)
+    #: kind openai_images: send the probe's seed (OpenAI-compatible servers that accept one)
+    send_seed: bool = False
 
 
 class ProbeConfig(Section):
@@ -339,7 +346,9 @@ def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _where(loc: tuple[str, ...], source: str, lines: Mapping[tuple[str, ...], int], env: Mapping[str, Any]) -> str:
+def _where(
+    loc: tuple[str, ...], source: str, lines: Mapping[tuple[str, ...], int], env: Mapping[str, Any]
+) -> str:
     node: Any = env
     for part in loc:
         if not isinstance(node, Mapping) or part not in node:

@@ -1,14 +1,14 @@
 """The exceptions driftmon raises on purpose.
 
-    DriftmonError                 base of everything below; never escapes the daemon's loops
-    ├── ConfigError               a configuration file or variable is invalid (names field and file)
-    ├── ImageRejected             an input image cannot be scored (names the reason)
-    │   ├── ImageTooLarge         pixel count over the configured limit (checked before decoding)
-    │   └── ImageUnreadable       empty, truncated, corrupt, or not an image at all
-    ├── ModelUnavailable          OCR or model weights cannot be found or loaded
-    ├── RuleError                 a rule file is invalid (names file:line:col)
-    ├── StoreError                the SQLite store failed after its retries
-    └── GeneratorError            a probe's call to the generator failed (carries a `reason` label)
+DriftmonError                 base of everything below; never escapes the daemon's loops
+├── ConfigError               a configuration file or variable is invalid (names field and file)
+├── ImageRejected             an input image cannot be scored (names the reason)
+│   ├── ImageTooLarge         pixel count over the configured limit (checked before decoding)
+│   └── ImageUnreadable       empty, truncated, corrupt, or not an image at all
+├── ModelUnavailable          OCR or model weights cannot be found or loaded
+├── RuleError                 a rule file is invalid (names file:line:col)
+├── StoreError                the SQLite store failed after its retries
+└── GeneratorError            a probe's call to the generator failed (carries a `reason` label)
 """
 
 from __future__ import annotations

@@ -73,9 +73,7 @@ class ScoredSample:
 class ReadingSink(Protocol):
     """Receives time-stamped signal values (a scored sample's scores, probe outcomes, GPU)."""
 
-    def record(
-        self, ts: float, labels: Mapping[str, str], values: Mapping[str, float | None]
-    ) -> None: ...
+    def record(self, ts: float, labels: Mapping[str, str], values: Mapping[str, float | None]) -> None: ...
 
 
 def score_value(value: float | bool | None) -> float | None:

@@ -121,12 +121,24 @@ class Store:
     def add(self, sample: ScoredSample) -> None:
         """Insert (or replace) one scored sample."""
         row = (
-            sample.id, sample.received_at, sample.scored_at, sample.source,
-            sample.meta.model_version, sample.meta.request_id, sample.meta.prompt,
-            sample.expected_text, sample.ocr_text, json.dumps(dict(sample.meta.labels)),
-            sample.meta.latency_seconds, sample.meta.steps, sample.meta.seed,
-            json.dumps(dict(sample.scores)), json.dumps(sample.evidence, default=str),
-            int(sample.failing), sample.image_path, sample.overlay_path,
+            sample.id,
+            sample.received_at,
+            sample.scored_at,
+            sample.source,
+            sample.meta.model_version,
+            sample.meta.request_id,
+            sample.meta.prompt,
+            sample.expected_text,
+            sample.ocr_text,
+            json.dumps(dict(sample.meta.labels)),
+            sample.meta.latency_seconds,
+            sample.meta.steps,
+            sample.meta.seed,
+            json.dumps(dict(sample.scores)),
+            json.dumps(sample.evidence, default=str),
+            int(sample.failing),
+            sample.image_path,
+            sample.overlay_path,
         )
         self._write(
             lambda conn: conn.execute(
@@ -163,13 +175,20 @@ class Store:
         """Stored samples received in [since, until) as readings, oldest first."""
         conn = self.connect()
         try:
-            query = "SELECT ts, source, model_version, labels, scores, latency_seconds, steps FROM samples WHERE ts >= ?"
+            query = (
+                "SELECT ts, source, model_version, labels, scores, latency_seconds, steps"
+                " FROM samples WHERE ts >= ?"
+            )
             args: tuple[Any, ...] = (since,)
             if until is not None:
                 query += " AND ts < ?"
                 args = (since, until)
             for row in conn.execute(query + " ORDER BY ts", args):
-                labels = {**json.loads(row["labels"]), "source": row["source"], "model_version": row["model_version"]}
+                labels = {
+                    **json.loads(row["labels"]),
+                    "source": row["source"],
+                    "model_version": row["model_version"],
+                }
                 values = json.loads(row["scores"])
                 values["latency_seconds"] = row["latency_seconds"]
                 values["steps"] = None if row["steps"] is None else float(row["steps"])
@@ -190,8 +209,16 @@ def _from_row(row: sqlite3.Row) -> ScoredSample:
         labels=json.loads(row["labels"]),
     )
     return ScoredSample(
-        id=row["id"], source=row["source"], received_at=row["ts"], scored_at=row["scored_at"],
-        meta=meta, scores=json.loads(row["scores"]), ocr_text=row["ocr_text"],
-        expected_text=row["expected_text"], evidence=json.loads(row["evidence"]),
-        failing=bool(row["failing"]), image_path=row["image_path"], overlay_path=row["overlay_path"],
+        id=row["id"],
+        source=row["source"],
+        received_at=row["ts"],
+        scored_at=row["scored_at"],
+        meta=meta,
+        scores=json.loads(row["scores"]),
+        ocr_text=row["ocr_text"],
+        expected_text=row["expected_text"],
+        evidence=json.loads(row["evidence"]),
+        failing=bool(row["failing"]),
+        image_path=row["image_path"],
+        overlay_path=row["overlay_path"],
     )

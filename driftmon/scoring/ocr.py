@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,22 @@ from driftmon.errors import ModelUnavailable
 from driftmon.scoring.types import Detection
 
 DETECTOR_FILE = "craft_mlt_25k.pth"
+#: known, harmless warnings EasyOCR triggers on every call on CPU (quantised LSTM, pin_memory)
+_EASYOCR_NOISE = (
+    r"torch\.quantize_per_tensor",
+    r"'pin_memory' argument is set as true",
+)
+
+
+@contextmanager
+def quiet_easyocr() -> Iterator[None]:
+    """Silence EasyOCR's known per-call warnings, and only those."""
+    with warnings.catch_warnings():
+        for pattern in _EASYOCR_NOISE:
+            warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
+        yield
+
+
 RECOGNIZER_FILE = "english_g2.pth"
 
 
@@ -78,22 +96,36 @@ class EasyOcrReader:
         self.device = resolve_device(device)
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="driftmon-ocr-"))
         try:
-            self.reader = easyocr.Reader(
-                ["en"],
-                gpu=self.device == "cuda",
-                model_storage_directory=str(self.model_dir),
-                user_network_directory=str(self.work_dir / "user_network"),
-                download_enabled=False,
-                verbose=False,
-            )
+            with quiet_easyocr():
+                self.reader = easyocr.Reader(
+                    ["en"],
+                    gpu=self.device == "cuda",
+                    model_storage_directory=str(self.model_dir),
+                    user_network_directory=str(self.work_dir / "user_network"),
+                    download_enabled=False,
+                    verbose=False,
+                )
         except Exception as exc:  # EasyOCR raises bare Exceptions/FileNotFoundError here
             raise ModelUnavailable(f"EasyOCR could not load from {self.model_dir}: {exc}") from exc
 
     def read_one(self, image: np.ndarray) -> list[Detection]:
         """Detections of one RGB uint8 image."""
-        results = self.reader.readtext(image, workers=0)
+        with quiet_easyocr():
+            results = self.reader.readtext(image, workers=0)
         return [to_detection(r) for r in results]
 
     def read(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """Detections of each image, in order."""
         return [self.read_one(image) for image in images]
+
+
+def make_ocr_engine(
+    kind: str = "auto",
+    model_dir: str | Path | None = None,
+    device: str = "auto",
+    work_dir: str | Path | None = None,
+) -> EasyOcrReader:
+    """The OCR engine for `kind` (auto, readtext); the batched engine plugs in here."""
+    if kind not in ("auto", "readtext", "batched"):
+        raise ModelUnavailable(f"unknown OCR engine {kind!r} (use auto, batched or readtext)")
+    return EasyOcrReader(model_dir=model_dir, device=device, work_dir=work_dir)

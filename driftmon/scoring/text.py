@@ -103,9 +103,7 @@ def similarity(a: str, b: str) -> float:
     return float(Levenshtein.normalized_similarity(a, b))
 
 
-def _read_words(
-    detections: Sequence[Detection], case_sensitive: bool
-) -> list[tuple[str, int]]:
+def _read_words(detections: Sequence[Detection], case_sensitive: bool) -> list[tuple[str, int]]:
     return [
         (word, index)
         for line in reading_order(detections)
@@ -125,9 +123,7 @@ def _evidence(
             unmatched[word] -= 1
         near = _nearest(word, expected)
         det = detections[index]
-        evidence.append(
-            WordEvidence(word, matched, near, det.confidence, det.height, index)
-        )
+        evidence.append(WordEvidence(word, matched, near, det.confidence, det.height, index))
     return evidence, unmatched
 
 
@@ -162,17 +158,31 @@ def score_text(
     hallucination = _hallucination(evidence)
     if not expected_words and not normalise(expected_text):
         return TextScores(
-            expected_text, ocr_text, None, None, None, None, None,
-            hallucination, tuple(evidence), (),
+            expected_text,
+            ocr_text,
+            None,
+            None,
+            None,
+            None,
+            None,
+            hallucination,
+            tuple(evidence),
+            (),
         )
-    fidelity = similarity(
-        normalise(expected_text, case_sensitive), normalise(ocr_text, case_sensitive)
-    )
+    fidelity = similarity(normalise(expected_text, case_sensitive), normalise(ocr_text, case_sensitive))
     hits = sum(1 for e in evidence if e.matched)
     precision = hits / len(read) if read else 0.0
     recall = hits / len(expected_words) if expected_words else 0.0
     exact = Counter(w for w, _ in read) == Counter(expected_words)
     return TextScores(
-        expected_text, ocr_text, fidelity, precision, recall, _f1(precision, recall),
-        exact, hallucination, tuple(evidence), missing,
+        expected_text,
+        ocr_text,
+        fidelity,
+        precision,
+        recall,
+        _f1(precision, recall),
+        exact,
+        hallucination,
+        tuple(evidence),
+        missing,
     )

@@ -1,0 +1,182 @@
+"""driftmon's command line: score, run, demo, config check, and the rules/baseline/models apps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from driftmon.errors import ConfigError, DriftmonError, ImageRejected
+from driftmon.images import DEFAULT_MAX_PIXELS, load_image_file
+from driftmon.prompts import expected_lines
+
+app = typer.Typer(
+    help="Drift monitoring for image-generation services.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def say(message: str) -> None:
+    """One unwrapped line on stderr (rich would wrap long paths)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `driftmon: message` on stderr and return the Exit to raise."""
+    say(f"driftmon: {message}")
+    return typer.Exit(code)
+
+
+def _fmt(value: float | bool | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.3f}"
+
+
+def _json_record(path: Path, result: Any) -> dict[str, Any]:
+    from driftmon.scoring.scorer import detections_json
+
+    text = result.text
+    record: dict[str, Any] = {
+        "path": str(path),
+        "expected_text": text.expected_text,
+        "ocr_text": text.ocr_text,
+        "text_fidelity": text.text_fidelity,
+        "word_precision": text.word_precision,
+        "word_recall": text.word_recall,
+        "word_f1": text.word_f1,
+        "exact_match": text.exact_match,
+        "hallucination": text.hallucination,
+    }
+    for name, value in result.scores.items():
+        record.setdefault(name, value)
+    record["evidence"] = dict(result.evidence)
+    record["detections"] = detections_json(result.detections)
+    return record
+
+
+def _table(rows: list[tuple[Path, Any]]) -> Table:
+    table = Table(title="driftmon score")
+    for column in ("image", "expected", "read", "fidelity", "word F1", "exact", "halluc."):
+        table.add_column(column, overflow="fold")
+    for path, result in rows:
+        text = result.text
+        table.add_row(
+            path.name,
+            text.expected_text or "(none)",
+            text.ocr_text or "(nothing)",
+            _fmt(text.text_fidelity),
+            _fmt(text.word_f1),
+            _fmt(text.exact_match),
+            _fmt(text.hallucination),
+        )
+    return table
+
+
+def _iter_images(paths: Sequence[Path], max_pixels: int, rejected: list[str]) -> Iterator[tuple[Path, Any]]:
+    for path in paths:
+        try:
+            yield path, load_image_file(path, max_pixels)
+        except ImageRejected as exc:
+            rejected.append(str(path))
+            say(f"driftmon: {path}: rejected: {exc}")
+
+
+def _write_overlay(directory: Path, path: Path, image: Any, result: Any) -> None:
+    from driftmon.scoring.overlay import render_overlay
+
+    directory.mkdir(parents=True, exist_ok=True)
+    render_overlay(image, result.detections, result.text).save(directory / f"{path.stem}.overlay.png")
+
+
+@app.command()
+def score(
+    images: Annotated[list[Path], typer.Argument(help="Image files to score.")],
+    prompt: Annotated[
+        str | None, typer.Option(help="The prompt; its quoted spans are the expected text.")
+    ] = None,
+    expect: Annotated[
+        str | None, typer.Option(help="Expected text (overrides --prompt); newlines separate lines.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
+    overlay: Annotated[
+        Path | None, typer.Option(help="Write <name>.overlay.png with OCR boxes here.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    engine: Annotated[str, typer.Option(help="OCR engine: auto, batched or readtext.")] = "auto",
+    model_dir: Annotated[Path | None, typer.Option(help="EasyOCR weights directory.")] = None,
+    case_sensitive: Annotated[bool, typer.Option(help="Compare text without case folding.")] = False,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels than this.")
+    ] = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Score image files offline: text fidelity and, where configured, composition."""
+    if prompt is not None and expect is not None:
+        raise fail("give --prompt or --expect, not both", 2)
+    lines = expected_lines(prompt, expect)
+    rejected: list[str] = []
+    rows: list[tuple[Path, Any]] = []
+    scorer = None
+    with Progress(console=stderr, transient=True, disable=len(images) < 2) as progress:
+        task = progress.add_task("scoring", total=len(images))
+        for path, image in _iter_images(images, max_pixels, rejected):
+            scorer = scorer or _make_scorer(device, engine, model_dir, case_sensitive)
+            result = scorer.score(image, lines)
+            if overlay is not None:
+                _write_overlay(overlay, path, image, result)
+            if as_json:
+                print(json.dumps(_json_record(path, result)), flush=True)
+            rows.append((path, result))
+            progress.advance(task)
+    if rows and not as_json:
+        stdout.print(_table(rows))
+    if rejected:
+        raise typer.Exit(1)
+
+
+def _make_scorer(device: str, engine: str, model_dir: Path | None, case_sensitive: bool) -> Any:
+    from driftmon.scoring.ocr import make_ocr_engine
+    from driftmon.scoring.scorer import Scorer
+
+    try:
+        ocr = make_ocr_engine(engine, model_dir=model_dir, device=device)
+    except DriftmonError as exc:
+        raise fail(str(exc)) from exc
+    return Scorer(ocr, case_sensitive=case_sensitive)
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="YAML configuration file.")]) -> None:
+    """Validate a configuration file (and DRIFTMON_* variables); exit 1 naming each error."""
+    from driftmon.config import load_config
+
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        say(str(exc))
+        raise typer.Exit(1) from exc
+    stdout.print(f"{path}: ok", markup=False, highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,111 @@
+"""Decode untrusted image bytes into RGB uint8 arrays, or say precisely why not.
+
+The pixel limit is checked from the header, before any pixel is decoded, so a decompression
+bomb costs nothing. Animated images give their first frame; alpha is composited over white;
+16-bit and float images are scaled to 8 bits.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from driftmon.errors import ImageTooLarge, ImageUnreadable
+
+DEFAULT_MAX_PIXELS = 40_000_000
+
+# driftmon enforces its own limit (scoring.max_pixels) from the header, before decoding; PIL's
+# global bomb check would otherwise cap that limit at 89 MP and word its errors differently.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHeader:
+    """What the header says, read without decoding pixels."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+
+
+def _open(data: bytes) -> Image.Image:
+    if not data:
+        raise ImageUnreadable("empty file")
+    try:
+        return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise ImageUnreadable("not an image (unknown format)") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageUnreadable(f"corrupt image header ({exc})") from exc
+
+
+def _check_size(img: Image.Image, max_pixels: int) -> None:
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageUnreadable(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}"
+        )
+
+
+def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
+    """Identify the format and size without decoding; raises ImageRejected subclasses."""
+    img = _open(data)
+    _check_size(img, max_pixels)
+    return ImageHeader(str(img.format), img.size[0], img.size[1], img.mode)
+
+
+def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if np.issubdtype(array.dtype, np.floating):
+        return (np.clip(np.nan_to_num(array), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    peak = 65535 if array.max(initial=0) > 255 or array.dtype == np.uint16 else 255
+    return (array.astype(np.float64) * (255.0 / peak) + 0.5).astype(np.uint8)
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = _scale_to_uint8(np.asarray(img))
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "P" or mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode `data` to an H×W×3 uint8 RGB array; raises ImageRejected with the reason."""
+    img = _open(data)
+    _check_size(img, max_pixels)
+    try:
+        img.seek(0)
+        img.load()
+        rgb = _to_rgb(img)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageUnreadable(f"truncated or corrupt image data ({exc})") from exc
+    return np.ascontiguousarray(rgb)
+
+
+def load_image_file(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and decode a file; raises ImageRejected (or ImageUnreadable for I/O errors)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageUnreadable(f"cannot read file ({exc.strerror})") from exc
+    return decode_image(data, max_pixels)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB array (for artifacts and overlays)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=False, compress_level=3)
+    return buffer.getvalue()

@@ -1,0 +1,110 @@
+"""Metric families; their names and labels are a contract (see DESIGN.md and README, "Metrics")."""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from driftmon import __version__
+
+RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0)
+LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 120)
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+OUTCOMES = ("scored", "unsampled", "shed", "rejected", "failed")
+#: per-sample text scores exported as histograms `driftmon_<name>_ratio`
+TEXT_HISTOGRAMS = ("text_fidelity", "word_f1", "hallucination")
+OTHER = "other"
+
+
+class LabelCap:
+    """Keeps a label's distinct values bounded: the first `limit` values pass, later ones → other."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) < self.limit:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
+class Metrics:
+    """All of the daemon's own metric families, registered on one registry."""
+
+    def __init__(self, registry: CollectorRegistry, max_model_versions: int = 20) -> None:
+        self.registry = registry
+        self.model_version = LabelCap(max_model_versions)
+        self.samples = Counter(
+            "driftmon_samples_total", "Samples seen, by source, model version and outcome.",
+            ["source", "model_version", "outcome"], registry=registry,
+        )
+        self.score_histograms = {
+            name: Histogram(
+                f"driftmon_{name}_ratio", f"Per-sample {name.replace('_', ' ')} (0..1).",
+                ["source", "model_version"], buckets=RATIO_BUCKETS, registry=registry,
+            )
+            for name in TEXT_HISTOGRAMS
+        }
+        self.exact_match = Counter(
+            "driftmon_exact_match_total", "Scored samples whose words exactly matched the expected text.",
+            ["source", "model_version"], registry=registry,
+        )
+        self.latency = Histogram(
+            "driftmon_generation_latency_seconds", "Generation latency reported or measured per sample.",
+            ["source", "model_version"], buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.stage_duration = Histogram(
+            "driftmon_scoring_duration_seconds", "Time spent scoring a batch, by stage.",
+            ["stage"], buckets=STAGE_BUCKETS, registry=registry,
+        )
+        self.queue_depth = Gauge("driftmon_queue_depth", "Samples waiting to be scored.", registry=registry)
+        self.queue_capacity = Gauge(
+            "driftmon_queue_capacity", "Capacity of the scoring queue.", registry=registry
+        )
+        self.batch_size = Histogram(
+            "driftmon_scoring_batch_size", "Samples per scoring batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry,
+        )
+        self.store_errors = Counter(
+            "driftmon_store_write_errors_total", "Store writes that failed (each retry counts).",
+            registry=registry,
+        )
+        self.artifacts = Counter(
+            "driftmon_artifacts_written_total", "Failing samples whose image and overlay were kept.",
+            registry=registry,
+        )
+        self.ready = Gauge("driftmon_ready", "1 when models are loaded and the store is open.", registry=registry)
+        self.build = Info("driftmon_build", "Build information.", registry=registry)
+        self.build.info({"version": __version__, "python": platform.python_version()})
+
+    def count(self, source: str, model_version: str, outcome: str, amount: float = 1.0) -> None:
+        """Count samples of one outcome (label values bounded)."""
+        self.samples.labels(source, self.model_version(model_version), outcome).inc(amount)
+
+    def observe_scores(
+        self,
+        source: str,
+        model_version: str,
+        scores: Mapping[str, float | None],
+        latency_seconds: float | None,
+    ) -> None:
+        """Record one scored sample's scores and latency."""
+        version = self.model_version(model_version)
+        for name, histogram in self.score_histograms.items():
+            value = scores.get(name)
+            if value is not None:
+                histogram.labels(source, version).observe(value)
+        if scores.get("exact_match") == 1.0:
+            self.exact_match.labels(source, version).inc()
+        if latency_seconds is not None and latency_seconds >= 0:
+            self.latency.labels(source, version).observe(latency_seconds)
+        self.samples.labels(source, version, "scored").inc()

@@ -1,0 +1,239 @@
+"""The scoring worker: one thread owns the models and the GPU; a bounded queue feeds it batches.
+
+The HTTP loop only calls `submit`, which never blocks: a full queue sheds the sample (the caller
+answers 429). Scored samples go to the store, the metrics, the rule engine's sink and, when
+failing, to the artifacts directory. On shutdown the worker keeps scoring until the grace ends;
+whatever is still queued then is spooled to disk and scored after the next start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from driftmon.artifacts import Artifacts
+from driftmon.errors import DriftmonError, ImageRejected
+from driftmon.images import decode_image
+from driftmon.metrics import Metrics
+from driftmon.prompts import expected_lines
+from driftmon.samples import ReadingSink, Sample, SampleMeta, ScoredSample
+from driftmon.scoring.scorer import ScoreResult, Scorer
+from driftmon.store import Store, reading_values
+
+log = structlog.get_logger("driftmon.pipeline")
+
+
+def is_sampled(request_id: str | None, ratio: float, fallback: float) -> bool:
+    """Decide sampling from a hash of `request_id`, so a retried request is sampled alike.
+
+    Without a request id the caller's `fallback` (a uniform random number) decides.
+    """
+    if ratio >= 1.0:
+        return True
+    if ratio <= 0.0:
+        return False
+    if request_id is None:
+        return fallback < ratio
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < ratio
+
+
+def is_failing(scores: dict[str, float | None], failing_below: float) -> bool:
+    """A sample worth a picture: low fidelity, text in the margin, or a blank frame."""
+    fidelity = scores.get("text_fidelity")
+    return (
+        (fidelity is not None and fidelity < failing_below)
+        or scores.get("margin_violation") == 1.0
+        or scores.get("blank") == 1.0
+    )
+
+
+class Spool:
+    """Queued samples persisted across a restart: `<id>.img` (original bytes) + `<id>.json`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def save(self, sample: Sample) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = asdict(sample.meta)
+        record = {"id": sample.id, "source": sample.source, "received_at": sample.received_at, "meta": meta}
+        (self.directory / f"{sample.id}.img").write_bytes(sample.encoded)
+        (self.directory / f"{sample.id}.json").write_text(json.dumps(record))
+
+    def drain(self, max_pixels: int) -> Iterator[Sample]:
+        """Yield spooled samples (oldest first) and delete them; unreadable ones are logged and dropped."""
+        for record_path in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            image_path = record_path.with_suffix(".img")
+            try:
+                record = json.loads(record_path.read_text())
+                meta = record["meta"]
+                meta["size"] = tuple(meta["size"]) if meta.get("size") else None
+                encoded = image_path.read_bytes()
+                yield Sample(
+                    id=record["id"], source=record["source"], received_at=record["received_at"],
+                    meta=SampleMeta(**meta), image=decode_image(encoded, max_pixels), encoded=encoded,
+                )
+            except (OSError, ValueError, KeyError, TypeError, ImageRejected) as exc:
+                log.warning("spool_entry_dropped", path=str(record_path), error=str(exc))
+            finally:
+                record_path.unlink(missing_ok=True)
+                image_path.unlink(missing_ok=True)
+
+
+class ScoringWorker:
+    """Owns the scorer (built in its own thread, so model loading never blocks the server)."""
+
+    def __init__(
+        self,
+        make_scorer: Callable[[], Scorer],
+        store: Store,
+        metrics: Metrics,
+        artifacts: Artifacts | None,
+        sink: ReadingSink | None = None,
+        queue_size: int = 256,
+        batch_size: int = 16,
+        failing_below: float = 0.85,
+        case_sensitive: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._make_scorer = make_scorer
+        self.store = store
+        self.metrics = metrics
+        self.artifacts = artifacts
+        self.sink = sink
+        self.batch_size = batch_size
+        self.failing_below = failing_below
+        self.clock = clock
+        self.queue: queue.Queue[Sample] = queue.Queue(maxsize=queue_size)
+        self.ready = threading.Event()
+        self.load_error: str | None = None
+        self._stop = threading.Event()
+        self._deadline = float("inf")
+        self._thread = threading.Thread(target=self._run, name="driftmon-scoring", daemon=True)
+        self.scorer: Scorer | None = None
+        metrics.queue_capacity.set(queue_size)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, sample: Sample) -> bool:
+        """Queue a sample without blocking; False (and counted as shed) when the queue is full."""
+        try:
+            self.queue.put_nowait(sample)
+        except queue.Full:
+            self.metrics.count(sample.source, sample.meta.model_version, "shed")
+            return False
+        self.metrics.queue_depth.set(self.queue.qsize())
+        return True
+
+    def stop(self, grace_seconds: float, spool: Spool | None = None) -> int:
+        """Stop taking work; score until the grace ends, then spool what is left. Returns spooled count."""
+        self._deadline = time.monotonic() + grace_seconds
+        self._stop.set()
+        self._thread.join(timeout=grace_seconds + 5.0)
+        left = 0
+        while True:
+            try:
+                sample = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if spool is not None:
+                spool.save(sample)
+                left += 1
+        return left
+
+    def _run(self) -> None:
+        try:
+            self.scorer = self._make_scorer()
+        except DriftmonError as exc:
+            self.load_error = str(exc)
+            log.error("scorer_load_failed", error=str(exc))
+            return
+        self.ready.set()
+        self.metrics.ready.set(1)
+        while not (self._stop.is_set() and (self.queue.empty() or time.monotonic() > self._deadline)):
+            batch = self._take_batch()
+            if batch:
+                self._score_safely(batch)
+
+    def _take_batch(self) -> list[Sample]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        self.metrics.queue_depth.set(self.queue.qsize())
+        self.metrics.batch_size.observe(len(batch))
+        return batch
+
+    def _score_safely(self, batch: Sequence[Sample]) -> None:
+        assert self.scorer is not None
+        try:
+            results = self.scorer.score_batch(
+                [s.image for s in batch],
+                [expected_lines(s.meta.prompt, s.meta.expected_text) for s in batch],
+                [s.meta for s in batch],
+            )
+        except Exception as exc:  # noqa: BLE001 - a bad batch must never stop the worker
+            log.error("scoring_failed", error=repr(exc), batch=len(batch))
+            for sample in batch:
+                self.metrics.count(sample.source, sample.meta.model_version, "failed")
+            return
+        for sample, result in zip(batch, results, strict=True):
+            self._finish(sample, result)
+
+    def _finish(self, sample: Sample, result: ScoreResult) -> None:
+        scores = dict(result.scores)
+        failing = is_failing(scores, self.failing_below)
+        paths = self._keep_pictures(sample, result) if failing else (None, None)
+        scored = ScoredSample(
+            id=sample.id, source=sample.source, received_at=sample.received_at, scored_at=self.clock(),
+            meta=sample.meta, scores=scores, ocr_text=result.text.ocr_text,
+            expected_text=result.text.expected_text, evidence=self._evidence(result), failing=failing,
+            image_path=paths[0], overlay_path=paths[1],
+        )
+        self._store(scored)
+        self.metrics.observe_scores(sample.source, sample.meta.model_version, scores, sample.meta.latency_seconds)
+        if self.sink is not None:
+            self.sink.record(scored.received_at, scored.labels, reading_values(scored))
+
+    @staticmethod
+    def _evidence(result: ScoreResult) -> dict[str, Any]:
+        from driftmon.scoring.scorer import detections_json
+
+        return {**result.evidence, "detections": detections_json(result.detections)}
+
+    def _keep_pictures(self, sample: Sample, result: ScoreResult) -> tuple[str | None, str | None]:
+        if self.artifacts is None:
+            return None, None
+        try:
+            paths = self.artifacts.save(sample.id, sample.image, result)
+        except OSError as exc:
+            log.warning("artifact_write_failed", id=sample.id, error=str(exc))
+            return None, None
+        self.metrics.artifacts.inc()
+        return paths
+
+    def _store(self, scored: ScoredSample) -> None:
+        failures_before = self.store.write_failures
+        try:
+            self.store.add(scored)
+        except DriftmonError as exc:
+            log.error("store_write_lost", id=scored.id, error=str(exc))
+        finally:
+            self.metrics.store_errors.inc(self.store.write_failures - failures_before)

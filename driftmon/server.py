@@ -1,0 +1,370 @@
+"""HTTP routes (Starlette). Handlers validate, decide and hand off; they never wait on scoring."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from driftmon.errors import ImageRejected, ImageTooLarge
+from driftmon.images import decode_image
+from driftmon.pipeline import ScoringWorker, is_sampled
+from driftmon.samples import Sample, SampleMeta, ScoredSample
+from driftmon.store import Store
+
+log = structlog.get_logger("driftmon.server")
+
+schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "driftmon", "version": "1"}})
+
+
+class MetaIn(BaseModel):
+    """The meta fields of `POST /v1/samples` (unknown fields are rejected, naming them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str | None = Field(None, max_length=10_000)
+    expected_text: str | None = Field(None, max_length=10_000)
+    model_version: str = Field("unknown", min_length=1, max_length=128)
+    request_id: str | None = Field(None, max_length=256)
+    latency_seconds: float | None = Field(None, ge=0)
+    steps: int | None = Field(None, ge=0)
+    seed: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict, max_length=16)
+    size: tuple[int, int] | None = None
+    expected_objects: dict[str, int] | None = None
+
+    def to_meta(self) -> SampleMeta:
+        return SampleMeta(**self.model_dump())
+
+
+class BadRequest(Exception):
+    """A client error: status and message for the JSON body."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class AppState:
+    """What the routes need; everything injected so tests can build it from fakes."""
+
+    worker: ScoringWorker
+    store: Store
+    registry: CollectorRegistry
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    sample_ratio: float = 1.0
+    push_enabled: bool = True
+    auth_token: str | None = None
+    public_url: str = ""
+    retry_after_seconds: int = 5
+    rules: Any | None = None
+    clock: Callable[[], float] = time.time
+    random: Callable[[], float] = random.random
+    extra_ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'meta'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_meta(raw: Any) -> SampleMeta:
+    if not isinstance(raw, dict):
+        raise BadRequest(422, "meta must be a JSON object")
+    try:
+        return MetaIn.model_validate(raw).to_meta()
+    except ValidationError as exc:
+        raise BadRequest(422, _validation_message(exc)) from exc
+
+
+def _from_json(body: bytes) -> tuple[bytes, SampleMeta]:
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("image_b64"), str):
+        raise BadRequest(422, "image_b64: a base64 string is required")
+    encoded = payload.pop("image_b64")
+    try:
+        image = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(422, f"image_b64: not valid base64 ({exc})") from exc
+    return image, _parse_meta(payload)
+
+
+async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, SampleMeta]:
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        async with Request(request.scope, receive=replay).form() as form:
+            upload = form.get("image")
+            raw_meta = form.get("meta")
+            if upload is None or isinstance(upload, str):
+                raise BadRequest(422, "image: a file field named 'image' is required")
+            image = await upload.read()
+            meta_text = raw_meta if isinstance(raw_meta, str) else "{}"
+    except BadRequest:
+        raise
+    except Exception as exc:  # noqa: BLE001 - python-multipart raises assorted errors
+        raise BadRequest(400, f"malformed multipart body: {exc}") from exc
+    try:
+        return image, _parse_meta(json.loads(meta_text))
+    except json.JSONDecodeError as exc:
+        raise BadRequest(400, f"meta is not valid JSON: {exc}") from exc
+
+
+def _authorised(state: AppState, request: Request) -> bool:
+    if state.auth_token is None:
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), state.auth_token.encode())
+
+
+async def post_sample(request: Request) -> Response:
+    """
+    summary: Submit one generated image with its meta
+    responses:
+      202: {description: "accepted: {id, sampled}"}
+      400: {description: malformed body}
+      401: {description: missing or wrong bearer token}
+      413: {description: body or pixel count over the limit}
+      415: {description: unsupported content type}
+      422: {description: invalid meta or image}
+      429: {description: scoring queue full; retry after Retry-After seconds}
+    """
+    state: AppState = request.app.state.driftmon
+    if not state.push_enabled:
+        raise BadRequest(404, "push intake is disabled")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "multipart/form-data"):
+        raise BadRequest(415, "use multipart/form-data (image + meta) or application/json (image_b64 + meta)")
+    body = await _read_body(request, state.max_body_bytes)
+    if content_type == "application/json":
+        data, meta = _from_json(body)
+    else:
+        data, meta = await _from_multipart(request, body)
+    return await accept(state, data, meta, "push")
+
+
+async def accept(state: AppState, data: bytes, meta: SampleMeta, source: str) -> Response:
+    """Sample, decode off the event loop, and queue; the shared path of push and probe."""
+    sample_id = uuid.uuid4().hex
+    if not is_sampled(meta.request_id, state.sample_ratio if source == "push" else 1.0, state.random()):
+        state.worker.metrics.count(source, meta.model_version, "unsampled")
+        return JSONResponse({"id": sample_id, "sampled": False}, status_code=202)
+    try:
+        image = await anyio.to_thread.run_sync(decode_image, data, state.max_pixels)
+    except ImageRejected as exc:
+        state.worker.metrics.count(source, meta.model_version, "rejected")
+        raise BadRequest(413 if isinstance(exc, ImageTooLarge) else 422, f"image: {exc}") from exc
+    sample = Sample(sample_id, source, state.clock(), meta, image, data)
+    if not state.worker.submit(sample):
+        raise BadRequest(429, "scoring queue is full", {"Retry-After": str(state.retry_after_seconds)})
+    return JSONResponse({"id": sample_id, "sampled": True}, status_code=202)
+
+
+def sample_json(sample: ScoredSample, public_url: str = "") -> dict[str, Any]:
+    """A scored sample as the API shows it."""
+    overlay = f"{public_url}/v1/samples/{sample.id}/overlay.png" if sample.overlay_path else None
+    return {
+        "id": sample.id, "source": sample.source, "received_at": sample.received_at,
+        "scored_at": sample.scored_at, "model_version": sample.meta.model_version,
+        "request_id": sample.meta.request_id, "prompt": sample.meta.prompt,
+        "expected_text": sample.expected_text, "ocr_text": sample.ocr_text, "scores": dict(sample.scores),
+        "latency_seconds": sample.meta.latency_seconds, "steps": sample.meta.steps, "seed": sample.meta.seed,
+        "labels": dict(sample.meta.labels), "failing": sample.failing, "overlay_url": overlay,
+    }
+
+
+async def recent_samples(request: Request) -> Response:
+    """
+    summary: The newest scored samples (query limit ≤ 500, model_version)
+    responses: {200: {description: a JSON list of samples}}
+    """
+    state: AppState = request.app.state.driftmon
+    try:
+        limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
+    except ValueError as exc:
+        raise BadRequest(400, "limit must be an integer") from exc
+    version = request.query_params.get("model_version")
+    samples = await anyio.to_thread.run_sync(state.store.recent, limit, version)
+    return JSONResponse([sample_json(s, state.public_url) for s in samples])
+
+
+async def get_sample(request: Request) -> Response:
+    """
+    summary: One scored sample with its evidence
+    responses: {200: {description: the sample}, 404: {description: unknown id}}
+    """
+    state: AppState = request.app.state.driftmon
+    sample = await anyio.to_thread.run_sync(state.store.get, request.path_params["sample_id"])
+    if sample is None:
+        raise BadRequest(404, "no such sample")
+    return JSONResponse({**sample_json(sample, state.public_url), "evidence": dict(sample.evidence)})
+
+
+async def get_overlay(request: Request) -> Response:
+    """
+    summary: The sample's picture with OCR boxes (kept for failing samples)
+    responses: {200: {description: PNG}, 404: {description: unknown id or no picture kept}}
+    """
+    state: AppState = request.app.state.driftmon
+    sample = await anyio.to_thread.run_sync(state.store.get, request.path_params["sample_id"])
+    if sample is None:
+        raise BadRequest(404, "no such sample")
+    if not sample.overlay_path or not await anyio.Path(sample.overlay_path).is_file():
+        raise BadRequest(404, "no picture kept for this sample (pictures are kept for failing samples)")
+    return FileResponse(sample.overlay_path, media_type="image/png")
+
+
+async def metrics(request: Request) -> Response:
+    """
+    summary: Prometheus metrics
+    responses: {200: {description: text exposition format}}
+    """
+    state: AppState = request.app.state.driftmon
+    body = await anyio.to_thread.run_sync(generate_latest, state.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def healthz(request: Request) -> Response:
+    """
+    summary: Liveness
+    responses: {200: {description: the process serves}}
+    """
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """
+    summary: Readiness (models loaded, store open)
+    responses: {200: {description: ready}, 503: {description: not ready, with reasons}}
+    """
+    state: AppState = request.app.state.driftmon
+    checks = {"models": state.worker.ready.is_set(), **{k: f() for k, f in state.extra_ready_checks.items()}}
+    body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
+    if state.worker.load_error:
+        body["error"] = state.worker.load_error
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+async def alerts(request: Request) -> Response:
+    """
+    summary: Alert states (pending, firing, recently resolved)
+    responses: {200: {description: a JSON list}}
+    """
+    state: AppState = request.app.state.driftmon
+    return JSONResponse(state.rules.alerts() if state.rules is not None else [])
+
+
+async def rules(request: Request) -> Response:
+    """
+    summary: Rule groups with health, last evaluation, duration and last error
+    responses: {200: {description: a JSON list}}
+    """
+    state: AppState = request.app.state.driftmon
+    return JSONResponse(state.rules.rules_status() if state.rules is not None else [])
+
+
+async def openapi(request: Request) -> Response:
+    return schemas.OpenAPIResponse(request=request)
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error(exc.status, exc.message, exc.headers)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, exc.detail, exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("request_failed", path=request.url.path, error=repr(exc))
+    return error(500, "internal error; see the daemon's log")
+
+
+def make_app(state: AppState, protected_prefix: str = "/v1/") -> Starlette:
+    """The ASGI app; bearer auth (when configured) guards every route under /v1/."""
+    routes = [
+        Route("/v1/samples", post_sample, methods=["POST"]),
+        Route("/v1/samples/recent", recent_samples, methods=["GET"]),
+        Route("/v1/samples/{sample_id}", get_sample, methods=["GET"]),
+        Route("/v1/samples/{sample_id}/overlay.png", get_overlay, methods=["GET"]),
+        Route("/v1/alerts", alerts, methods=["GET"]),
+        Route("/v1/rules", rules, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BearerAuth, state=state, prefix=protected_prefix)],
+        exception_handlers={BadRequest: _bad_request, HTTPException: _http_exception, Exception: _unexpected},
+    )
+    app.state.driftmon = state
+    return app
+
+
+class BearerAuth:
+    """ASGI middleware: routes under `prefix` need the configured bearer token (when one is set)."""
+
+    def __init__(self, app: ASGIApp, state: AppState, prefix: str) -> None:
+        self.app = app
+        self.state = state
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            request = Request(scope)
+            if not _authorised(self.state, request):
+                response = error(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install everything (system packages, venv) and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+.venv/bin/python -m ruff check driftmon tests bench
+.venv/bin/python -m pytest "$@"
