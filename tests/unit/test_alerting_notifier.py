@@ -137,14 +137,20 @@ def test_firing_alert_reaches_every_receiver_once(tmp_path: Path) -> None:
 
     run(body())
     assert by_host(server) == {
-        "am1.test": 1, "am2.test": 1, "hooks.slack.test": 1, "events.pagerduty.com": 1,
+        "am1.test": 1,
+        "am2.test": 1,
+        "hooks.slack.test": 1,
+        "events.pagerduty.com": 1,
         "hook.test": 1,
     }
     (am_alert,) = server.bodies("am1.test")[0]
     assert server.requests[0].url.path == "/api/v2/alerts"
     assert am_alert == {
-        "labels": LABELS, "annotations": NOTES, "startsAt": rfc3339(T0),
-        "endsAt": rfc3339(T0 + 240.0), "generatorURL": "http://driftmon.test:9844/v1/alerts",
+        "labels": LABELS,
+        "annotations": NOTES,
+        "startsAt": rfc3339(T0),
+        "endsAt": rfc3339(T0 + 240.0),
+        "generatorURL": "http://driftmon.test:9844/v1/alerts",
     }
 
 
@@ -285,9 +291,10 @@ def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> None:
 
     assert run(body()) == []
     assert len(server.requests) == 1
-    assert registry.get_sample_value(
-        "driftmon_notifications_total", {"receiver": "pd", "outcome": "dropped"}
-    ) == 1
+    assert (
+        registry.get_sample_value("driftmon_notifications_total", {"receiver": "pd", "outcome": "dropped"})
+        == 1
+    )
 
 
 def test_connection_errors_are_retried(tmp_path: Path) -> None:
@@ -356,7 +363,9 @@ def test_stale_alertmanager_firing_state_is_not_sent(tmp_path: Path) -> None:
 
     async def body() -> None:
         notifier = make(
-            tmp_path / "db", server, chosen=[AlertmanagerTarget("am", ("http://am.test",))],
+            tmp_path / "db",
+            server,
+            chosen=[AlertmanagerTarget("am", ("http://am.test",))],
             registry=registry,
         )
         await step(notifier, [firing()], T0)
@@ -366,9 +375,10 @@ def test_stale_alertmanager_firing_state_is_not_sent(tmp_path: Path) -> None:
 
     run(body())
     assert len(server.requests) == 1
-    assert registry.get_sample_value(
-        "driftmon_notifications_total", {"receiver": "am", "outcome": "dropped"}
-    ) == 1
+    assert (
+        registry.get_sample_value("driftmon_notifications_total", {"receiver": "am", "outcome": "dropped"})
+        == 1
+    )
 
 
 def test_notifications_older_than_max_age_are_dropped(tmp_path: Path) -> None:
@@ -485,12 +495,17 @@ def test_overlay_link_from_callable_or_annotation(tmp_path: Path) -> None:
         return f"http://driftmon.test/v1/samples/worst-{labels['model_version']}/overlay.png"
 
     annotated = Alert(
-        {"alertname": "B", "model_version": "v3"}, {"overlay_url": "http://x.test/o.png"},
-        "firing", T0, T0,
+        {"alertname": "B", "model_version": "v3"},
+        {"overlay_url": "http://x.test/o.png"},
+        "firing",
+        T0,
+        T0,
     )
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)], overlay_url=overlay)
+        notifier = make(
+            tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)], overlay_url=overlay
+        )
         await step(notifier, [firing(), annotated], T0)
         await notifier.close()
 
@@ -506,8 +521,13 @@ def test_run_delivers_in_the_background_and_close_is_bounded(tmp_path: Path) -> 
     server = Server()
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)],
-                        clock=lambda: T0, poll_interval=30.0)
+        notifier = make(
+            tmp_path / "db",
+            server,
+            chosen=[SlackTarget("slack", SLACK_URL)],
+            clock=lambda: T0,
+            poll_interval=30.0,
+        )
         task = asyncio.create_task(notifier.run())
         await asyncio.sleep(0)
         notifier.submit([firing()], T0)
@@ -526,18 +546,25 @@ def test_from_config_over_a_store(tmp_path: Path) -> None:
     """The daemon's wiring: configuration, Store, registry; metrics exist before any alert."""
     store = Store(tmp_path / "driftmon.db")
     config = AlertingConfig.model_validate(
-        {"resend_delay": "2m", "receivers": [
-            {"kind": "alertmanager", "urls": ["http://am.test:9093"]},
-            {"kind": "slack", "url_env": "SLACK_URL"},
-        ]}
+        {
+            "resend_delay": "2m",
+            "receivers": [
+                {"kind": "alertmanager", "urls": ["http://am.test:9093"]},
+                {"kind": "slack", "url_env": "SLACK_URL"},
+            ],
+        }
     )
     registry = CollectorRegistry()
     server = Server()
 
     async def body() -> None:
         notifier = Notifier.from_config(
-            config, store, evaluation_interval=30.0, public_url="http://pod:9844",
-            registry=registry, transport=httpx.MockTransport(server.handle),
+            config,
+            store,
+            evaluation_interval=30.0,
+            public_url="http://pod:9844",
+            registry=registry,
+            transport=httpx.MockTransport(server.handle),
             environ={"SLACK_URL": SLACK_URL},
         )
         assert notifier.timing.valid_for == 480.0
@@ -546,12 +573,16 @@ def test_from_config_over_a_store(tmp_path: Path) -> None:
 
     run(body())
     store.close()
-    assert registry.get_sample_value(
-        "driftmon_notifications_total", {"receiver": "slack", "outcome": "sent"}
-    ) == 1
-    assert registry.get_sample_value(
-        "driftmon_notifications_total", {"receiver": "alertmanager", "outcome": "failed"}
-    ) == 0
+    assert (
+        registry.get_sample_value("driftmon_notifications_total", {"receiver": "slack", "outcome": "sent"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "driftmon_notifications_total", {"receiver": "alertmanager", "outcome": "failed"}
+        )
+        == 0
+    )
     assert server.bodies("am.test")[0][0]["endsAt"] == rfc3339(T0 + 480.0)
 
 
@@ -563,8 +594,9 @@ def test_store_failure_on_submit_is_reported_and_retried(tmp_path: Path) -> None
     conn = connect(tmp_path / "db")
 
     async def body() -> None:
-        notifier = Notifier([SlackTarget("slack", SLACK_URL)], conn,
-                            transport=httpx.MockTransport(server.handle))
+        notifier = Notifier(
+            [SlackTarget("slack", SLACK_URL)], conn, transport=httpx.MockTransport(server.handle)
+        )
         conn.execute("DROP TABLE alert_notification_state")
         with pytest.raises(StoreError):
             notifier.submit([firing()], T0)

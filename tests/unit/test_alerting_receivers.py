@@ -144,8 +144,16 @@ def test_routes_match_labels_exactly_and_by_anchored_regex() -> None:
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(200, "sent"), (202, "sent"), (400, "drop"), (404, "drop"), (408, "retry"), (429, "retry"),
-     (500, "retry"), (503, "retry")],
+    [
+        (200, "sent"),
+        (202, "sent"),
+        (400, "drop"),
+        (404, "drop"),
+        (408, "retry"),
+        (429, "retry"),
+        (500, "retry"),
+        (503, "retry"),
+    ],
 )
 def test_http_status_classification(status: int, outcome: str) -> None:
     """2xx delivered; timeouts, throttling and 5xx retried; other 4xx dropped."""
@@ -181,16 +189,21 @@ def test_receivers_built_from_configuration(tmp_path: Path) -> None:
             "receivers": [
                 {"kind": "alertmanager", "urls": ["http://a:9093", "http://b:9093"]},
                 {"kind": "slack", "url_env": "SLACK_URL", "match": {"severity": "ticket"}},
-                {"kind": "pagerduty", "routing_key_file": str(tmp_path / "pd"),
-                 "match_re": {"severity": "page|critical"}},
+                {
+                    "kind": "pagerduty",
+                    "routing_key_file": str(tmp_path / "pd"),
+                    "match_re": {"severity": "page|critical"},
+                },
                 {"kind": "webhook", "name": "audit", "url": "http://audit/hook"},
             ]
         }
     )
     receivers = build_receivers(config, {"SLACK_URL": "https://hooks.slack.test/1"})
     assert [(r.name, r.kind, r.target_count) for r in receivers] == [
-        ("alertmanager", "alertmanager", 2), ("slack", "slack", 1),
-        ("pagerduty", "pagerduty", 1), ("audit", "webhook", 1),
+        ("alertmanager", "alertmanager", 2),
+        ("slack", "slack", 1),
+        ("pagerduty", "pagerduty", 1),
+        ("audit", "webhook", 1),
     ]
     assert receivers[2].route.accepts({"severity": "critical"})
     assert receivers[1].secrets() == ("https://hooks.slack.test/1",)

@@ -1,0 +1,185 @@
+"""Delivery to a real Alertmanager (Debian's prometheus-alertmanager) on loopback.
+
+Alertmanager routes to a webhook sink run by the test, with short group timings; every wait is
+bounded. The notifier's clock is simulated (see `am_harness.SimClock`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from driftmon.alerting import AlertmanagerTarget, Backoff, Notifier, NotifierMetrics, Timing
+from driftmon.alerts import Alert
+from driftmon.store import connect
+from tests.integration.am_harness import (
+    Alertmanager,
+    RecordingTransport,
+    SimClock,
+    WebhookSink,
+    alertmanager_binary,
+    wait_until,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(alertmanager_binary() is None, reason="prometheus-alertmanager not installed"),
+]
+
+LABELS = {"alertname": "TextFidelityLow", "model_version": "v2", "severity": "page"}
+ANNOTATIONS = {
+    "summary": "Text fidelity 0.63 on v2",
+    "runbook_url": "https://runbooks.example/TextFidelityLow",
+}
+#: Alertmanager's own group_wait + group_interval is about 1.3 s; this covers it with margin
+SETTLE = 4.0
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    """The webhook Alertmanager notifies."""
+    server = WebhookSink()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, sink: WebhookSink) -> Iterator[Alertmanager]:
+    """A running Alertmanager routing every alert to `sink`."""
+    am = Alertmanager(tmp_path, sink.url)
+    am.start()
+    yield am
+    am.stop()
+
+
+def notifier(db: Path, am: Alertmanager, clock: SimClock, **kwargs: Any) -> Notifier:
+    """A notifier sending to `am` only, over the SQLite file `db`."""
+    return Notifier(
+        [AlertmanagerTarget("am", (am.url,))],
+        connect(db),
+        timing=Timing(resend_delay=60.0, evaluation_interval=30.0),
+        backoff=Backoff(initial=1.0, maximum=10.0, jitter=0.5),
+        public_url="http://driftmon.test:9844",
+        clock=clock,
+        rng=random.Random(3),
+        **kwargs,
+    )
+
+
+def firing(fired_at: float) -> Alert:
+    """The seed incident: TextFidelityLow on model v2, firing since `fired_at`."""
+    return Alert(LABELS, ANNOTATIONS, "firing", fired_at - 300.0, fired_at, value=0.63)
+
+
+def ours(am: Alertmanager) -> list[dict[str, Any]]:
+    """The alerts Alertmanager holds with our labels."""
+    return [a for a in am.alerts() if a["labels"] == LABELS]
+
+
+async def step(n: Notifier, alerts: list[Alert], now: float) -> int:
+    """One evaluation at simulated time `now`: submit, then deliver what is due."""
+    n.submit(alerts, now)
+    return await n.deliver_due(now)
+
+
+def test_firing_then_resolved_arrive_with_labels_and_annotations(
+    tmp_path: Path, alertmanager: Alertmanager, sink: WebhookSink
+) -> None:
+    """Firing reaches the webhook through Alertmanager with our labels and annotations; then
+    the resolution arrives."""
+    clock = SimClock()
+
+    async def body() -> None:
+        n = notifier(tmp_path / "db", alertmanager, clock)
+        start = clock()
+        assert await step(n, [firing(start)], start) == 1
+        assert await wait_until(lambda: bool(sink.received("firing")), SETTLE), alertmanager.log()
+        now = clock.advance(30.0)
+        gone = Alert(LABELS, ANNOTATIONS, "inactive", start - 300.0, start, now, value=0.9)
+        assert await step(n, [gone], now) == 1
+        assert await wait_until(lambda: bool(sink.received("resolved")), SETTLE), alertmanager.log()
+        await n.close()
+
+    asyncio.run(body())
+    (fired,) = sink.received("firing")
+    assert fired["alerts"][0]["labels"] == LABELS
+    assert fired["alerts"][0]["annotations"] == ANNOTATIONS
+    assert fired["alerts"][0]["generatorURL"] == "http://driftmon.test:9844/v1/alerts"
+    (resolved,) = sink.received("resolved")
+    assert resolved["alerts"][0]["labels"] == LABELS
+    assert resolved["alerts"][0]["startsAt"] == fired["alerts"][0]["startsAt"]
+
+
+def test_alertmanager_down_two_minutes_then_back_alert_there_no_duplicate(
+    tmp_path: Path, alertmanager: Alertmanager, sink: WebhookSink
+) -> None:
+    """Alertmanager stopped for two simulated minutes and restarted: the notifier's queued
+    state reaches it, the alert is there with its startsAt, and the webhook is not notified twice."""
+    clock = SimClock()
+    registry = CollectorRegistry()
+    transport = RecordingTransport()
+
+    async def body() -> None:
+        n = notifier(
+            tmp_path / "db", alertmanager, clock, transport=transport, metrics=NotifierMetrics(registry)
+        )
+        start = clock()
+        await step(n, [firing(start)], start)
+        assert await wait_until(lambda: len(sink.received("firing")) == 1, SETTLE)
+        alertmanager.stop()
+        for _ in range(4):
+            await step(n, [firing(start)], clock.advance(30.0))
+        assert n.queue_depth() == {"am": 1}
+        alertmanager.start()
+        assert ours(alertmanager) == []  # it keeps alerts in memory only: gone until re-sent
+        await n.deliver_due(clock.advance(11.0))
+        assert n.queue_depth() == {}
+        assert await wait_until(lambda: len(ours(alertmanager)) == 1, SETTLE)
+        await asyncio.sleep(SETTLE)  # room for a duplicate notification, were there one
+        await n.close()
+
+    asyncio.run(body())
+    (alert,) = ours(alertmanager)
+    assert alert["status"]["state"] == "active"
+    assert len(sink.received("firing")) == 1
+    assert sink.received("resolved") == []
+    failed = registry.get_sample_value(
+        "driftmon_notifications_total", {"receiver": "am", "outcome": "failed"}
+    )
+    assert failed is not None and failed >= 1
+    assert {batch[0]["startsAt"] for batch in transport.sent} == {sink.messages[0]["alerts"][0]["startsAt"]}
+
+
+def test_notifier_restart_mid_incident_same_starts_at_no_second_notification(
+    tmp_path: Path, alertmanager: Alertmanager, sink: WebhookSink
+) -> None:
+    """A new notifier over the same database, mid-incident: no early resend, the resend keeps the
+    original startsAt, and Alertmanager does not notify again."""
+    clock = SimClock()
+    transport = RecordingTransport()
+
+    async def body() -> None:
+        first = notifier(tmp_path / "db", alertmanager, clock, transport=transport)
+        start = clock()
+        await step(first, [firing(start)], start)
+        assert await wait_until(lambda: len(sink.received("firing")) == 1, SETTLE)
+        await first.close()
+        second = notifier(tmp_path / "db", alertmanager, clock, transport=transport)
+        assert await step(second, [firing(start)], clock.advance(30.0)) == 0
+        assert await step(second, [firing(start)], clock.advance(31.0)) == 1
+        await asyncio.sleep(SETTLE)
+        await second.close()
+
+    asyncio.run(body())
+    assert len(transport.sent) == 2
+    assert len({batch[0]["startsAt"] for batch in transport.sent}) == 1
+    assert len(sink.received("firing")) == 1
+    (alert,) = ours(alertmanager)
+    assert alert["startsAt"].startswith(transport.sent[0][0]["startsAt"][:19])
