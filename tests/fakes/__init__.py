@@ -1,0 +1,1 @@
+"""Fakes injected into driftmon in tests (no patching)."""
