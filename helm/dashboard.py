@@ -23,8 +23,18 @@ RATE = "$__rate_interval"
 POD = 'namespace=~"$namespace", pod=~"$pod"'
 SAMPLE = f'{POD}, model_version=~"$model_version", source=~"$source"'
 
-#: composition scores the daemon exports as histograms named driftmon_composition_<score>_ratio
-COMPOSITION_SCORES = ("legibility", "margin", "sharpness", "count_match")
+#: composition ratios the daemon exports as histograms (driftmon/scoring/composition_metrics.py)
+COMPOSITION_RATIOS = (
+    ("legibility", "driftmon_composition_legibility_ratio"),
+    ("safe area", "driftmon_composition_safe_area_ratio"),
+    ("object count match", "driftmon_composition_object_count_match_ratio"),
+)
+#: composition counters: images flagged, per scored image
+COMPOSITION_FLAGS = (
+    ("margin violations", "driftmon_composition_margin_violations_total"),
+    ("blank images", "driftmon_composition_blank_images_total"),
+    ("size mismatches", "driftmon_composition_size_mismatches_total"),
+)
 
 
 def mean(metric: str, selector: str, by: str) -> str:
@@ -155,15 +165,14 @@ def quality_panels(y: int) -> list[dict[str, Any]]:
         panel(
             "Composition scores (mean)",
             [
-                target(
-                    mean(f"driftmon_composition_{score}_ratio", SAMPLE, "model_version"),
-                    f"{score} {{{{model_version}}}}",
-                )
-                for score in COMPOSITION_SCORES
+                target(mean(metric, SAMPLE, "model_version"), f"{label} {{{{model_version}}}}")
+                for label, metric in COMPOSITION_RATIOS
             ],
             (0, y + 9, 12, 8),
             unit="percentunit",
             minmax=(0, 1),
+            description="Legibility of the expected words, boxes inside the safe area, objects found "
+            "in the expected number (the last needs scoring.composition.detector_dir).",
         ),
         panel(
             "Samples by outcome",
@@ -176,6 +185,57 @@ def quality_panels(y: int) -> list[dict[str, Any]]:
             (12, y + 9, 12, 8),
             unit="reqps",
             description="scored, unsampled, shed (queue full), rejected (bad input), failed.",
+        ),
+        panel(
+            "Composition flags per scored image",
+            [
+                target(
+                    f"sum by (model_version) (rate({metric}{{{SAMPLE}}}[{RATE}]))\n/\n"
+                    f"sum by (model_version) (rate(driftmon_samples_total{{{SAMPLE}, "
+                    f'outcome="scored"}}[{RATE}]))',
+                    f"{label} {{{{model_version}}}}",
+                )
+                for label, metric in COMPOSITION_FLAGS
+            ],
+            (0, y + 17, 12, 8),
+            unit="percentunit",
+            minmax=(0, 1),
+        ),
+        panel(
+            "Word F1 and hallucination (mean)",
+            [
+                target(mean("driftmon_word_f1_ratio", SAMPLE, "model_version"), "word F1 {{model_version}}"),
+                target(
+                    mean("driftmon_hallucination_ratio", SAMPLE, "model_version"),
+                    "hallucination {{model_version}}",
+                ),
+            ],
+            (12, y + 17, 12, 8),
+            unit="percentunit",
+            minmax=(0, 1),
+            description="Word-level F1 of OCR against the expected text; share of OCR words not expected.",
+        ),
+        panel(
+            "Prompt alignment (CLIP score, mean)",
+            [target(mean("driftmon_alignment_clip_score", SAMPLE, "model_version"), "{{model_version}}")],
+            (0, y + 25, 12, 8),
+            description="CLIPScore between prompt and image (0..2.5); needs scoring.composition.clip_dir.",
+        ),
+        panel(
+            "Embedding drift against the baseline",
+            [
+                target(
+                    "max by (model_version, method) "
+                    f'(driftmon_embedding_drift{{{POD}, model_version=~"$model_version"}})',
+                    "{{method}} {{model_version}}",
+                ),
+                target(
+                    f"max by (method) (driftmon_embedding_drift_threshold{{{POD}}})",
+                    "threshold {{method}}",
+                ),
+            ],
+            (12, y + 25, 12, 8),
+            description="Mean-embedding distance and classifier ROC AUC of recent CLIP image embeddings.",
         ),
     ]
 
@@ -201,7 +261,10 @@ def latency_panels(y: int) -> list[dict[str, Any]]:
         ),
         panel(
             "Scoring queue depth",
-            [target(f"sum by (pod) (driftmon_queue_depth{{{POD}}})", "{{pod}}")],
+            [
+                target(f"max by (pod) (driftmon_queue_depth{{{POD}}})", "depth {{pod}}"),
+                target(f"max by (pod) (driftmon_queue_capacity{{{POD}}})", "capacity {{pod}}"),
+            ],
             (20, y + 1, 4, 8),
             unit="short",
         ),
@@ -223,12 +286,27 @@ def alert_panels(y: int) -> list[dict[str, Any]]:
             description="driftmon's own rule engine (as Prometheus's ALERTS series).",
         ),
         panel(
+            "Drift statistics",
+            [
+                target(
+                    f"max by (signal, method, model_version) (driftmon_drift_statistic{{{POD}}})",
+                    "{{signal}} {{method}} {{model_version}}",
+                )
+            ],
+            (0, y + 9, 24, 8),
+            description="The latest statistic of each rule's drift() test, e.g. a KS p-value.",
+        ),
+        panel(
             "Probe failures",
             [
                 target(
                     f"sum by (reason) (rate(driftmon_probe_failures_total{{{POD}}}[{RATE}]))",
-                    "{{reason}}",
-                )
+                    "failed: {{reason}}",
+                ),
+                target(
+                    f"sum by (outcome) (rate(driftmon_probe_requests_total{{{POD}}}[{RATE}]))",
+                    "requests: {{outcome}}",
+                ),
             ],
             (8, y + 1, 8, 8),
             unit="reqps",
@@ -318,7 +396,7 @@ def gpu_panels(y: int) -> list[dict[str, Any]]:
 
 def build() -> dict[str, Any]:
     """The dashboard as Grafana's JSON model."""
-    panels = quality_panels(0) + latency_panels(17) + alert_panels(26) + gpu_panels(35)
+    panels = quality_panels(0) + latency_panels(34) + alert_panels(43) + gpu_panels(60)
     for number, item in enumerate(panels, start=1):
         item["id"] = number
     return {
