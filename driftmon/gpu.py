@@ -347,7 +347,9 @@ class GpuCollector:
 
     A reading is reused for `cache_seconds`; a new one runs in a worker thread and a scrape
     waits for it at most `timeout_seconds`, else it serves the last reading and counts a
-    timeout. Only one read runs at a time. `reader=None` (no NVML) exports `driftmon_nvml_up 0`.
+    timeout. Only one read runs at a time. A reading older than `max_stale_seconds` is not served
+    (a hung NVML reads as `driftmon_nvml_up 0`, not as frozen values). `reader=None` (no NVML)
+    exports `driftmon_nvml_up 0`. `clock` drives the cache; the deadline is real time.
     """
 
     def __init__(
@@ -357,12 +359,14 @@ class GpuCollector:
         clock: Callable[[], float] = time.monotonic,
         cache_seconds: float = 2.0,
         timeout_seconds: float = 0.1,
+        max_stale_seconds: float = 60.0,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._reader = reader
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._timeout = timeout_seconds
+        self._max_stale = max_stale_seconds
         self._lock = threading.Lock()
         self._reading: GpuReading | None = None
         self._read_at: float | None = None
@@ -389,10 +393,13 @@ class GpuCollector:
             if self._reader is None or self._fresh():
                 return self._reading, self._up
             job = self._inflight or self._start()
-        if not job.done.wait(self._timeout):
+        if job.done.wait(self._timeout):
             with self._lock:
-                self._errors["timeout"] += 1
+                return self._reading, self._up
         with self._lock:
+            self._errors["timeout"] += 1
+            if self._read_at is None or self._clock() - self._read_at > self._max_stale:
+                return None, False
             return self._reading, self._up
 
     def close(self) -> None:

@@ -57,7 +57,8 @@ class FakeNvml:
     NVMLError_FunctionNotFound = pynvml.NVMLError_FunctionNotFound
     NVMLError_ArgumentVersionMismatch = pynvml.NVMLError_ArgumentVersionMismatch
     NVMLError_NoPermission = pynvml.NVMLError_NoPermission
-    NVMLLibraryMismatchError = pynvml.NVMLLibraryMismatchError
+    # newer nvidia-ml-py only (raised by its unversioned wrappers on a mismatched driver)
+    NVMLLibraryMismatchError = getattr(pynvml, "NVMLLibraryMismatchError", pynvml.NVMLError_FunctionNotFound)
     NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
     nvmlMemory_v2 = pynvml.nvmlMemory_v2
 

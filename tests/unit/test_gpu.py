@@ -444,6 +444,19 @@ def test_a_hung_nvml_never_blocks_a_scrape_past_the_deadline(proc: Path) -> None
     assert wait_until(lambda: used(registry) == 0)
 
 
+def test_a_reading_too_old_is_not_served(proc: Path) -> None:
+    """NVML hung past max_stale_seconds: nvml_up 0 and no device samples, not frozen values."""
+    nvml, clock = FakeNvml("busy"), FakeClock()
+    _, registry = collector_for(nvml, proc, clock, timeout=0.05)
+    assert wait_until(lambda: used(registry) == BUSY_USED_V2)
+    nvml.gate = threading.Event()
+    clock.advance(61)
+    assert registry.get_sample_value("driftmon_nvml_up") == 0
+    assert used(registry) is None
+    nvml.gate.set()
+    assert wait_until(lambda: registry.get_sample_value("driftmon_nvml_up") == 1)
+
+
 def test_first_scrape_against_a_hung_nvml_reports_it_down(proc: Path) -> None:
     """With no reading yet and NVML hung, the scrape returns in time with nvml_up 0."""
     nvml = FakeNvml("busy")
