@@ -183,3 +183,39 @@ def test_notifier_restart_mid_incident_same_starts_at_no_second_notification(
     assert len(sink.received("firing")) == 1
     (alert,) = ours(alertmanager)
     assert alert["startsAt"].startswith(transport.sent[0][0]["startsAt"][:19])
+
+
+def test_every_peer_of_an_ha_pair_gets_the_alert_even_while_one_is_down(
+    tmp_path: Path, sink: WebhookSink
+) -> None:
+    """Two Alertmanagers (HA): one down at first does not delay the other, and gets the alert
+    once it is back."""
+    clock = SimClock()
+    for name in ("am0", "am1"):
+        (tmp_path / name).mkdir()
+    peers = [Alertmanager(tmp_path / name, sink.url) for name in ("am0", "am1")]
+    peers[0].start()
+    try:
+
+        async def body() -> None:
+            n = Notifier(
+                [AlertmanagerTarget("am", tuple(peer.url for peer in peers))],
+                connect(tmp_path / "db"),
+                timing=Timing(resend_delay=60.0, evaluation_interval=30.0),
+                backoff=Backoff(initial=1.0, maximum=10.0, jitter=0.0),
+                clock=clock,
+            )
+            start = clock()
+            assert await step(n, [firing(start)], start) == 1
+            assert len(ours(peers[0])) == 1
+            assert n.queue_depth() == {"am": 1}
+            peers[1].start()
+            assert await n.deliver_due(clock.advance(2.0)) == 1
+            await n.close()
+
+        asyncio.run(body())
+        assert [len(ours(peer)) for peer in peers] == [1, 1]
+        assert ours(peers[0])[0]["startsAt"] == ours(peers[1])[0]["startsAt"]
+    finally:
+        for peer in peers:
+            peer.stop()
