@@ -444,6 +444,20 @@ def test_a_hung_nvml_never_blocks_a_scrape_past_the_deadline(proc: Path) -> None
     assert wait_until(lambda: used(registry) == 0)
 
 
+def test_concurrent_scrapes_share_one_read(proc: Path) -> None:
+    """Eight scrapes at once against a slow NVML start one read between them."""
+    nvml = FakeNvml("busy")
+    nvml.gate = threading.Event()
+    collector, _ = collector_for(nvml, proc, timeout=0.2)
+    scrapers = [threading.Thread(target=collector.current) for _ in range(8)]
+    for scraper in scrapers:
+        scraper.start()
+    for scraper in scrapers:
+        scraper.join(timeout=5)
+    assert nvml.calls.count("nvmlDeviceGetCount") == 1
+    nvml.gate.set()
+
+
 def test_a_reading_too_old_is_not_served(proc: Path) -> None:
     """NVML hung past max_stale_seconds: nvml_up 0 and no device samples, not frozen values."""
     nvml, clock = FakeNvml("busy"), FakeClock()
