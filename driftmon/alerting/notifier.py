@@ -122,6 +122,7 @@ class Notifier:
         self._secrets = [s for r in receivers for s in r.secrets()]
         self._last_prune = float("-inf")
         self._closing = False
+        self._delivering = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -241,7 +242,20 @@ class Notifier:
     # -- delivering ---------------------------------------------------------------------------
 
     async def deliver_due(self, now: float) -> int:
-        """Send everything queued whose endpoint is not backing off; returns how many were sent."""
+        """Send everything queued whose endpoint is not backing off; returns how many were sent.
+
+        A call while another is still delivering returns 0 at once: two rounds in parallel
+        could send one row twice.
+        """
+        if self._delivering:
+            return 0
+        self._delivering = True
+        try:
+            return await self._deliver_round(now)
+        finally:
+            self._delivering = False
+
+    async def _deliver_round(self, now: float) -> int:
         jobs = []
         for name, target in self._outbox.endpoints():
             receiver = self.receivers.get(name)

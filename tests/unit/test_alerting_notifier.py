@@ -610,3 +610,89 @@ def test_store_failure_on_submit_is_reported_and_retried(tmp_path: Path) -> None
 
     run(body())
     assert len(server.requests) == 1
+
+
+def test_resolved_states_are_forgotten_but_firing_ones_kept(tmp_path: Path) -> None:
+    """Long after a resolution its state is pruned; a still-firing alert's state is never pruned."""
+    server = Server()
+    other = {"alertname": "LatencyHigh", "severity": "page"}
+
+    async def body() -> None:
+        notifier = make(tmp_path / "db", server, chosen=[PagerDutyTarget("pd", PD_KEY)])
+        await step(notifier, [firing(), firing(labels=other)], T0)
+        await step(notifier, [resolved(), firing(labels=other)], T0 + 600)
+        await step(notifier, [firing(labels=other)], T0 + 600 + 900 + 3601)
+        await notifier.close()
+
+    run(body())
+    states = connect(tmp_path / "db").execute("SELECT fingerprint, status FROM alert_notification_state")
+    assert [tuple(row) for row in states] == [(firing(labels=other).fingerprint, "firing")]
+    assert [b["event_action"] for b in server.bodies()] == ["trigger", "trigger", "resolve"]
+
+
+def test_notifications_for_a_removed_receiver_are_discarded(tmp_path: Path) -> None:
+    """Rows queued for a receiver no longer configured are dropped, not sent elsewhere."""
+    server = Server()
+    server.down()
+
+    async def first() -> None:
+        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("old-slack", SLACK_URL)])
+        await step(notifier, [firing()], T0)
+        await notifier.close()
+
+    async def second() -> dict[str, int]:
+        server.up()
+        notifier = make(tmp_path / "db", server, chosen=[WebhookTarget("hook", "http://hook.test/in")])
+        await notifier.deliver_due(T0 + 10)
+        depth = notifier.queue_depth()
+        await notifier.close()
+        return depth
+
+    run(first())
+    assert run(second()) == {}
+    assert [r.url.host for r in server.requests] == ["hooks.slack.test"]
+
+
+def test_a_failing_overlay_callable_does_not_stop_the_page(tmp_path: Path) -> None:
+    """If computing the overlay link raises, the message goes out without that link."""
+    server = Server()
+
+    def broken(labels: Any) -> str:
+        raise RuntimeError("store closed")
+
+    async def body() -> None:
+        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)], overlay_url=broken)
+        await step(notifier, [firing()], T0)
+        await notifier.close()
+
+    run(body())
+    (message,) = server.bodies()
+    assert "Worst recent sample" not in message["blocks"][0]["text"]["text"]
+
+
+def test_overlapping_delivery_rounds_do_not_send_twice(tmp_path: Path) -> None:
+    """A deliver_due call while another is in flight sends nothing; the row goes out once."""
+    server = Server()
+
+    async def body() -> list[int]:
+        gate = asyncio.Event()
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            server.requests.append(request)
+            await gate.wait()
+            return httpx.Response(200)
+
+        notifier = Notifier(
+            [SlackTarget("slack", SLACK_URL)], connect(tmp_path / "db"), transport=httpx.MockTransport(slow)
+        )
+        notifier.submit([firing()], T0)
+        first = asyncio.create_task(notifier.deliver_due(T0))
+        await asyncio.sleep(0.01)
+        second = await notifier.deliver_due(T0)
+        gate.set()
+        sent = [await first, second]
+        await notifier.close()
+        return sent
+
+    assert run(body()) == [1, 0]
+    assert len(server.requests) == 1

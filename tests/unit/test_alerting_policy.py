@@ -81,8 +81,9 @@ def test_transition_receivers_get_resolution_once_and_only_after_firing() -> Non
     assert decide(resolved(), other, False, 500.0, TIMING) is None
 
 
+# Time moves between evaluations (gaps > 0), so a new incident never reuses an old startsAt.
 _steps = st.lists(
-    st.tuples(st.sampled_from(["pending", "firing", "resolved"]), st.floats(0.0, 600.0)),
+    st.tuples(st.sampled_from(["pending", "firing", "resolved"]), st.floats(0.5, 600.0)),
     max_size=40,
 )
 
