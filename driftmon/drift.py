@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special, stats
 
 Array = NDArray[np.float64]
 
@@ -25,11 +24,15 @@ PSI_BINS = 10
 
 def ks_statistic(current: Array, reference: Array) -> float:
     """The two-sample Kolmogorov–Smirnov statistic D."""
+    from scipy import stats  # imported on use: scipy.stats costs seconds at start-up
+
     return float(stats.ks_2samp(current, reference).statistic)
 
 
 def psi(current: Array, reference: Array, bins: int = PSI_BINS) -> float:
     """Population stability index of `current` against quantile bins of `reference`."""
+    from scipy import special
+
     inner = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, bins + 1)))[1:-1]
     size = len(inner) + 1
     expected = np.bincount(np.searchsorted(inner, reference, "right"), minlength=size) / len(reference)
@@ -40,6 +43,8 @@ def psi(current: Array, reference: Array, bins: int = PSI_BINS) -> float:
 
 def wasserstein(current: Array, reference: Array) -> float:
     """Wasserstein distance divided by the reference's standard deviation (raw if it is 0)."""
+    from scipy import stats
+
     distance = float(stats.wasserstein_distance(current, reference))
     spread = float(np.std(reference))
     return distance / spread if spread > 0 else distance

@@ -135,6 +135,7 @@ def check_rules(
     paths: Iterable[Path | str], defaults: Defaults = Defaults()
 ) -> tuple[RuleSet, list[Problem]]:
     """Load every rule file; returns what compiled and every problem found."""
+    paths = list(paths)
     groups: list[Group] = []
     problems: list[Problem] = []
     files: list[str] = []
@@ -145,13 +146,10 @@ def check_rules(
         if loaded is None:
             continue
         files.append(str(path))
-        for group, line in loaded:
+        for group, line, col in loaded:
             if group.name in seen:
-                problems.append(
-                    Problem(
-                        str(path), line, 1, f"group {group.name!r} is already defined in {seen[group.name]}"
-                    )
-                )
+                message = f"group {group.name!r} is already defined in {seen[group.name]}"
+                problems.append(Problem(str(path), line, col, message))
                 continue
             seen[group.name] = str(path)
             groups.append(group)
@@ -188,7 +186,7 @@ class _File:
 
 def _load_file(
     path: Path, defaults: Defaults, problems: list[Problem], skip_other: bool
-) -> list[tuple[Group, int]] | None:
+) -> list[tuple[Group, int, int]] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -223,7 +221,7 @@ def _load_file(
 
 def _groups(
     file: _File, root: yaml.MappingNode, keys: Mapping[str, Any], defaults: Defaults
-) -> list[tuple[Group, int]]:
+) -> list[tuple[Group, int, int]]:
     for name, (key, _) in keys.items():
         if name != "groups":
             file.at(key, f"unknown top-level key {name!r}; a rule file has only 'groups'")
@@ -238,7 +236,7 @@ def _groups(
     for item in node.value:
         group = _group(file, item, defaults)
         if group is not None:
-            out.append((group, item.start_mark.line + 1))
+            out.append((group, item.start_mark.line + 1, item.start_mark.column + 1))
     return out
 
 

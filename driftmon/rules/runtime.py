@@ -64,6 +64,8 @@ class GroupStatus:
     duration: float = 0.0
     failures: int = 0
     last_error: str | None = None
+    #: evaluations skipped because the previous one (or the loop) ran late
+    missed: int = 0
 
 
 def _iso(ts: float | None) -> str | None:
@@ -150,9 +152,14 @@ class RuleRuntime:
         except Exception:  # the window or the pin table failing must not stop evaluation
             log.exception("rules: preparing the evaluation failed")
         for group in self.ruleset.groups:
-            if now + 1e-9 >= self._due.get(group.name, 0.0):
+            due = self._due.get(group.name)
+            if due is None or now + 1e-9 >= due:
                 self._evaluate_group(group, now)
-                self._due[group.name] = _next_due(self._due.get(group.name), group.interval, now)
+                self._due[group.name] = _next_due(due, group.interval, now)
+                missed = _missed(due, group.interval, now)
+                if missed:
+                    self._groups[group.name].missed += missed
+                    self._metrics.missed.labels(group.name).inc(missed)
         return self.current_alerts()
 
     def _refresh_pin(self) -> None:
@@ -240,6 +247,7 @@ class RuleRuntime:
             "lastEvaluation": _iso(status.last_evaluation),
             "evaluationTime": status.duration,
             "failures": status.failures,
+            "missedIterations": status.missed,
             "lastError": status.last_error,
             "rules": [self._rule_json(rule) for rule in group.rules],
         }
@@ -279,6 +287,13 @@ class RuleRuntime:
         self._conn.close()
 
 
+def _missed(due: float | None, interval: float, now: float) -> int:
+    """Whole intervals skipped since `due` (a slow evaluation or a stalled loop)."""
+    if due is None:
+        return 0
+    return max(0, int((now - due + 1e-9) // interval))
+
+
 def _next_due(previous: float | None, interval: float, now: float) -> float:
     """The next multiple of `interval` after `now`, counted from the first evaluation."""
     if previous is None:
@@ -312,16 +327,23 @@ class _Metrics:
             ["rule_group"],
             registry=None,
         )
+        self.missed = Counter(
+            "driftmon_rule_group_iterations_missed",
+            "Evaluations of the rule group skipped because an evaluation or the loop ran late.",
+            ["rule_group"],
+            registry=None,
+        )
         self.collector = _AlertCollector(runtime)
 
     def register(self, registry: CollectorRegistry) -> None:
-        for collector in (self.duration, self.failures, self.last, self.collector):
+        for collector in (self.duration, self.failures, self.last, self.missed, self.collector):
             registry.register(collector)
 
     def evaluated(self, group: str, duration: float, now: float) -> None:
         self.duration.labels(group).observe(duration)
         self.last.labels(group).set(now)
         self.failures.labels(group)
+        self.missed.labels(group)
 
     def failed(self, group: str) -> None:
         self.failures.labels(group).inc()
