@@ -14,10 +14,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,71 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, interval: fl
             return True
         await asyncio.sleep(interval)
     return predicate()
+
+
+class DaemonProcess:
+    """`driftmon run --config FILE` as a child process, with its log kept in `workdir`."""
+
+    def __init__(self, workdir: Path, config: Path, port: int) -> None:
+        self.workdir = workdir
+        self.config = config
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where it listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start and wait (bounded) until /healthz answers."""
+        log = (self.workdir / "driftmon.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "driftmon", "run", "--config", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log()
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"driftmon not healthy in {timeout}s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """GET /v1/alerts."""
+        with urllib.request.urlopen(f"{self.url}/v1/alerts", timeout=5) as response:
+            return list(json.loads(response.read()))
+
+    def log(self) -> str:
+        """Its log so far, for failure messages."""
+        path = self.workdir / "driftmon.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+
+def instant(text: str) -> datetime:
+    """An RFC 3339 time as a datetime, so ``.420Z`` (ours) equals ``.42Z`` (Go's formatting)."""
+    return datetime.fromisoformat(text)

@@ -20,10 +20,13 @@ from driftmon.alerts import Alert
 from driftmon.store import connect
 from tests.integration.am_harness import (
     Alertmanager,
+    DaemonProcess,
     RecordingTransport,
     SimClock,
     WebhookSink,
     alertmanager_binary,
+    free_port,
+    instant,
     wait_until,
 )
 
@@ -154,7 +157,8 @@ def test_alertmanager_down_two_minutes_then_back_alert_there_no_duplicate(
         "driftmon_notifications_total", {"receiver": "am", "outcome": "failed"}
     )
     assert failed is not None and failed >= 1
-    assert {batch[0]["startsAt"] for batch in transport.sent} == {sink.messages[0]["alerts"][0]["startsAt"]}
+    notified = instant(sink.messages[0]["alerts"][0]["startsAt"])
+    assert {instant(batch[0]["startsAt"]) for batch in transport.sent} == {notified}
 
 
 def test_notifier_restart_mid_incident_same_starts_at_no_second_notification(
@@ -182,7 +186,7 @@ def test_notifier_restart_mid_incident_same_starts_at_no_second_notification(
     assert len({batch[0]["startsAt"] for batch in transport.sent}) == 1
     assert len(sink.received("firing")) == 1
     (alert,) = ours(alertmanager)
-    assert alert["startsAt"].startswith(transport.sent[0][0]["startsAt"][:19])
+    assert instant(alert["startsAt"]) == instant(transport.sent[0][0]["startsAt"])
 
 
 def test_every_peer_of_an_ha_pair_gets_the_alert_even_while_one_is_down(
@@ -219,3 +223,72 @@ def test_every_peer_of_an_ha_pair_gets_the_alert_even_while_one_is_down(
     finally:
         for peer in peers:
             peer.stop()
+
+
+KILL_RULES = """\
+groups:
+  - name: kill-test
+    interval: 1s
+    rules:
+      - alert: DaemonAlive
+        # queue_fill_ratio is recorded by the daemon itself every tick: true without any sample
+        expr: max(queue_fill_ratio[1m]) >= 0
+        labels: {severity: page}
+        annotations: {summary: "scoring queue {{ $value }} full"}
+"""
+
+
+def daemon_config(tmp_path: Path, port: int, peers: list[str]) -> Path:
+    """A daemon config: one 1 s rule group, Alertmanager peers, resend every 5 s (valid 20 s)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(KILL_RULES)
+    config = tmp_path / "driftmon.yaml"
+    urls = ", ".join(f'"{url}"' for url in peers)
+    config.write_text(
+        f"server: {{host: 127.0.0.1, port: {port}, public_url: 'http://127.0.0.1:{port}'}}\n"
+        f"store: {{path: '{tmp_path / 'data' / 'driftmon.db'}'}}\n"
+        f"artifacts: {{dir: '{tmp_path / 'data' / 'artifacts'}'}}\n"
+        "scoring: {device: cpu}\n"
+        f"rules: {{paths: ['{rules}'], evaluation_interval: 1s}}\n"
+        "alerting:\n"
+        "  resend_delay: 5s\n"
+        "  backoff: {initial: 200ms, max: 2s}\n"
+        f"  receivers: [{{kind: alertmanager, urls: [{urls}]}}]\n"
+        "logging: {level: info, format: json}\n"
+    )
+    return config
+
+
+def test_daemon_killed_while_firing_restarts_with_same_starts_at_and_no_second_notification(
+    tmp_path: Path, alertmanager: Alertmanager, sink: WebhookSink
+) -> None:
+    """`driftmon run` SIGKILLed while an alert fires, then restarted: every send before and after
+    carries the same startsAt, Alertmanager holds one alert, and its webhook is notified once."""
+    recorder = WebhookSink()  # a second "peer" that records exactly what the daemon posts
+    port = free_port()
+    daemon = DaemonProcess(tmp_path, daemon_config(tmp_path, port, [alertmanager.url, recorder.url]), port)
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        daemon.start()
+        assert await wait_until(lambda: len(sink.received("firing")) == 1, 30.0), daemon.log()
+        before = daemon.alerts()
+        daemon.kill()
+        posts = len(recorder.messages)
+        daemon.start()
+        assert await wait_until(lambda: len(recorder.messages) > posts, 30.0), daemon.log()
+        after = daemon.alerts()
+        await asyncio.sleep(SETTLE)  # room for a duplicate notification, were there one
+        return before, after
+
+    try:
+        before, after = asyncio.run(scenario())
+    finally:
+        daemon.stop()
+        recorder.close()
+    started = sink.received("firing")[0]["alerts"][0]["startsAt"]
+    assert [a["startsAt"] for a in before] == [a["startsAt"] for a in after]
+    assert {instant(batch[0]["startsAt"]) for batch in recorder.messages} == {instant(started)}
+    (alert,) = [a for a in alertmanager.alerts() if a["labels"]["alertname"] == "DaemonAlive"]
+    assert alert["startsAt"] == started and alert["status"]["state"] == "active"
+    assert len(sink.received("firing")) == 1
+    assert sink.received("resolved") == []
