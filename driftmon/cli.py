@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -159,6 +160,64 @@ def _make_scorer(device: str, engine: str, model_dir: Path | None, case_sensitiv
     except DriftmonError as exc:
         raise fail(str(exc)) from exc
     return Scorer(ocr, case_sensitive=case_sensitive)
+
+
+def _load_config_or_exit(path: Path | None) -> Any:
+    from driftmon.config import load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        say(str(exc))
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (overrides server.port).")] = None,
+) -> None:
+    """Run the daemon; without --config it runs on embedded defaults."""
+    import asyncio
+
+    from driftmon.daemon import Daemon
+    from driftmon.logs import configure_logging
+
+    settings = _load_config_or_exit(config)
+    configure_logging(settings.logging.level, settings.logging.format)
+    try:
+        daemon = Daemon(settings, port=port)
+    except DriftmonError as exc:
+        raise fail(str(exc), 2) from exc
+    asyncio.run(daemon.serve())
+
+
+@app.command()
+def demo(
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 240.0,
+    swap_at: Annotated[float, typer.Option(help="Seconds until the generator swaps v1 → v2.")] = 70.0,
+    swap_back_at: Annotated[float, typer.Option(help="Seconds until it swaps back to v1.")] = 170.0,
+    port: Annotated[int, typer.Option(help="The daemon's port.")] = 9844,
+    generator_port: Annotated[int, typer.Option(help="The synthetic generator's port.")] = 9845,
+    data_dir: Annotated[Path | None, typer.Option(help="Store and pictures here (default: a temp dir).")] = None,
+) -> None:
+    """Synthetic generator + daemon + a model swap, live in the terminal."""
+    import asyncio
+
+    from driftmon.demo.run import DemoPlan, run_demo
+    from driftmon.logs import configure_logging
+
+    import tempfile
+
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="driftmon-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "driftmon.log").open("a", encoding="utf-8") as log_file:
+        configure_logging("info", "json", stream=log_file)
+        plan = DemoPlan(port=port, generator_port=generator_port, duration=duration, swap_at=swap_at,
+                        swap_back_at=swap_back_at, data_dir=data_dir)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_demo(plan))
+    stdout.print(f"store, pictures of failing samples and the daemon's log: {data_dir}", highlight=False)
 
 
 @config_app.command("check")

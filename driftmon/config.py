@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from driftmon.defaults import PROBES_FILE, RULES_DIR
 from driftmon.durations import parse_duration
 from driftmon.errors import ConfigError
 
@@ -94,7 +95,7 @@ class GeneratorConfig(Section):
 class ProbeConfig(Section):
     enabled: bool = False
     interval: Seconds = 60.0
-    prompts: Path = Path("rules/probes.yaml")
+    prompts: Path = PROBES_FILE
     generator: GeneratorConfig = GeneratorConfig()
 
 
@@ -162,7 +163,7 @@ class ScoringConfig(Section):
 
 
 class RulesConfig(Section):
-    paths: list[Path] = [Path("rules/")]
+    paths: list[Path] = [RULES_DIR]
     evaluation_interval: Seconds = 30.0
     #: window of a bare signal (``fidelity < 0.85``) unless its group sets ``window``
     default_window: Seconds = 600.0

@@ -13,7 +13,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ from driftmon.scoring.scorer import ScoreResult, Scorer
 from driftmon.store import Store, reading_values
 
 log = structlog.get_logger("driftmon.pipeline")
+
+#: after the grace, how long shutdown waits for the one batch already being scored
+BATCH_FINISH_LIMIT = 120.0
 
 
 def is_sampled(request_id: str | None, ratio: float, fallback: float) -> bool:
@@ -103,8 +106,8 @@ class ScoringWorker:
         queue_size: int = 256,
         batch_size: int = 16,
         failing_below: float = 0.85,
-        case_sensitive: bool = False,
         clock: Callable[[], float] = time.time,
+        observers: Sequence[Callable[[str, str, Mapping[str, float | None]], None]] = (),
     ) -> None:
         self._make_scorer = make_scorer
         self.store = store
@@ -114,6 +117,7 @@ class ScoringWorker:
         self.batch_size = batch_size
         self.failing_below = failing_below
         self.clock = clock
+        self.observers = tuple(observers)
         self.queue: queue.Queue[Sample] = queue.Queue(maxsize=queue_size)
         self.ready = threading.Event()
         self.load_error: str | None = None
@@ -132,15 +136,28 @@ class ScoringWorker:
             self.queue.put_nowait(sample)
         except queue.Full:
             self.metrics.count(sample.source, sample.meta.model_version, "shed")
+            self._record_intake(sample, shed=True)
             return False
         self.metrics.queue_depth.set(self.queue.qsize())
+        self._record_intake(sample, shed=False)
         return True
+
+    def _record_intake(self, sample: Sample, shed: bool) -> None:
+        """The rule signal `shed` (0 or 1) per sample offered to the queue."""
+        if self.sink is not None:
+            labels = {"source": sample.source, "model_version": sample.meta.model_version}
+            self.sink.record(sample.received_at, labels, {"shed": 1.0 if shed else 0.0})
 
     def stop(self, grace_seconds: float, spool: Spool | None = None) -> int:
         """Stop taking work; score until the grace ends, then spool what is left. Returns spooled count."""
         self._deadline = time.monotonic() + grace_seconds
         self._stop.set()
-        self._thread.join(timeout=grace_seconds + 5.0)
+        self._thread.join(timeout=grace_seconds)
+        if self._thread.is_alive():
+            # a batch is in flight: torch cannot be interrupted, and exiting under a running
+            # forward aborts the process, so let that one batch finish (bounded)
+            log.warning("finishing_batch_in_flight", max_wait_seconds=BATCH_FINISH_LIMIT)
+            self._thread.join(timeout=BATCH_FINISH_LIMIT)
         left = 0
         while True:
             try:
@@ -209,6 +226,9 @@ class ScoringWorker:
         )
         self._store(scored)
         self.metrics.observe_scores(sample.source, sample.meta.model_version, scores, sample.meta.latency_seconds)
+        version = self.metrics.model_version(sample.meta.model_version)
+        for observe in self.observers:
+            observe(sample.source, version, scores)
         if self.sink is not None:
             self.sink.record(scored.received_at, scored.labels, reading_values(scored))
 
