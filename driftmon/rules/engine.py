@@ -9,10 +9,11 @@ Prometheus's state machine (``rules/alerting.go``), per alert instance (rule × 
     resolved (inactive)           → kept for 15 minutes so delivery can re-send the resolution
     resolved, true again          → a new pending instance (never firing → pending)
 
-driftmon's addition: an element whose value is "no data" (fewer than `min_samples` samples, or
-no baseline yet) is neither true nor false, so the instance keeps its state unchanged (a pending
-one does not advance). An element with no sample at all in its window is absent, as in
-Prometheus, and resolves the alert.
+"No data" (fewer than `min_samples` samples in a window, or no baseline yet) is neither true nor
+false for the expression's logic (``unknown and false`` is false) and shows in the rule's health;
+for the state machine it is, like an absent element in Prometheus, *not true*: an alert needs
+evidence to stay active (use `keep_firing_for` to ride out sparse data). This is also what the
+exported Prometheus rule does, where `min_samples` becomes an ``and count >= N`` guard.
 """
 
 from __future__ import annotations
@@ -78,20 +79,16 @@ def render_annotations(rule: Rule, key: LabelKey, value: float | None) -> dict[s
 def step(rule: Rule, previous: Mapping[str, Instance], vector: Vector, now: float) -> States:
     """Advance one rule's instances given its expression's value at `now`."""
     true_now: dict[str, tuple[LabelKey, float | None]] = {}
-    unknown: set[str] = set()
     for key, elem in vector.items():
-        fp = fingerprint(alert_labels(rule, key))
         if elem.cond is True:
-            true_now[fp] = (key, elem.value)
-        elif elem.cond is None:
-            unknown.add(fp)
+            true_now[fingerprint(alert_labels(rule, key))] = (key, elem.value)
     states: States = {}
     for fp, (key, value) in true_now.items():
         states[fp] = _activate(rule, previous.get(fp), key, value, now)
     for fp, prev in previous.items():
         if fp in true_now:
             continue
-        kept = _deactivate(rule, prev, fp in unknown, now)
+        kept = _deactivate(rule, prev, now)
         if kept is not None:
             states[fp] = kept
     return states
@@ -112,12 +109,10 @@ def _activate(rule: Rule, prev: Instance | None, key: LabelKey, value: float | N
     return inst
 
 
-def _deactivate(rule: Rule, prev: Instance, unknown: bool, now: float) -> Instance | None:
+def _deactivate(rule: Rule, prev: Instance, now: float) -> Instance | None:
     if prev.state == "inactive":
         resolved = prev.resolved_at if prev.resolved_at is not None else now
         return prev if now - resolved < RESOLVED_RETENTION else None
-    if unknown:
-        return replace(prev, last_evaluated_at=now)
     if prev.state == "pending":
         return None
     since = prev.keep_firing_since if prev.keep_firing_since is not None else now

@@ -109,13 +109,14 @@ def test_true_again_during_keep_firing_keeps_starts_at(tmp_path: Path) -> None:
     assert only(history[-1]).state == "firing"  # type: ignore[union-attr]
 
 
-def test_no_data_holds_state(tmp_path: Path) -> None:
-    """Unknown (no data) neither advances pending nor resolves firing."""
+def test_no_data_is_not_true(tmp_path: Path) -> None:
+    """Unknown (no data) drops a pending alert and resolves a firing one, as an absent series does."""
     rule = make_rule(tmp_path, for_="1m")
-    history = run(rule, [True, None, None, None, True])
-    assert [only(s).state for s in history] == ["pending", "pending", "pending", "pending", "firing"]  # type: ignore[union-attr]
-    firing = run(rule, [True, True, True, None, None])
-    assert only(firing[-1]).state == "firing" and only(firing[-1]).fired_at == 60.0  # type: ignore[union-attr]
+    history = run(rule, [True, None, True, True, True])
+    assert [len(s) for s in history] == [1, 0, 1, 1, 1]
+    assert only(history[-1]).state == "firing" and only(history[-1]).active_at == 60.0  # type: ignore[union-attr]
+    firing = run(rule, [True, True, True, None])
+    assert only(firing[-1]).state == "inactive" and only(firing[-1]).resolved_at == 90.0  # type: ignore[union-attr]
 
 
 def test_absent_element_resolves(tmp_path: Path) -> None:
