@@ -1,0 +1,134 @@
+"""Translation of driftmon expressions into PromQL over driftmon's metrics (no promtool needed)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from driftmon.rules.cli import rules_app
+from driftmon.rules.export import export_rules, to_yaml
+from driftmon.rules.model import load_rules
+
+
+def exported(tmp_path: Path, expr: str, by: str = "[model_version]", min_samples: int = 0):
+    """Export a one-rule file; (records by name, alert expr or None, skipped reasons)."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            groups:
+              - name: g
+                rules:
+                  - alert: A
+                    expr: '{expr}'
+                    by: {by}
+                    min_samples: {min_samples}
+            """
+        )
+    )
+    result = export_rules(load_rules([path]))
+    if not result.groups:
+        return {}, None, result.skipped
+    rules = result.groups[0]["rules"]
+    records = {r["record"]: r["expr"] for r in rules if "record" in r}
+    return records, next(r["expr"] for r in rules if "alert" in r), result.skipped
+
+
+def test_avg_is_a_ratio_of_rates_with_a_count_guard(tmp_path: Path) -> None:
+    """avg over a histogram signal: rate(_sum)/rate(_count) by the rule's labels, guarded by increase()."""
+    records, alert, _ = exported(tmp_path, "fidelity < 0.85", min_samples=20)
+    assert records == {
+        "model_version:driftmon_text_fidelity_ratio:avg_10m": (
+            "sum by (model_version) (rate(driftmon_text_fidelity_ratio_sum[10m]))"
+            " / sum by (model_version) (rate(driftmon_text_fidelity_ratio_count[10m]))"
+        ),
+        "model_version:driftmon_text_fidelity_ratio:count_10m": (
+            "sum by (model_version) (increase(driftmon_text_fidelity_ratio_count[10m]))"
+        ),
+    }
+    assert alert == (
+        "(model_version:driftmon_text_fidelity_ratio:avg_10m and on (model_version)"
+        " model_version:driftmon_text_fidelity_ratio:count_10m >= 20) < 0.85"
+    )
+
+
+def test_quantile_is_histogram_quantile(tmp_path: Path) -> None:
+    """p95 of latency becomes histogram_quantile over the latency histogram's buckets."""
+    records, alert, _ = exported(tmp_path, "p95(latency_seconds[15m]) > 2")
+    assert records == {
+        "model_version:driftmon_generation_latency_seconds:p95_15m": (
+            "histogram_quantile(0.95, sum by (le, model_version)"
+            " (rate(driftmon_generation_latency_seconds_bucket[15m])))"
+        )
+    }
+    assert alert == "model_version:driftmon_generation_latency_seconds:p95_15m > 2.0"
+
+
+def test_share_below_uses_the_bucket_bound(tmp_path: Path) -> None:
+    """share_below at a bucket bound divides that bucket's rate by the count's rate."""
+    records, _, _ = exported(tmp_path, "share_below(fidelity[10m], 0.85) > 0.5")
+    (expr,) = records.values()
+    assert 'driftmon_text_fidelity_ratio_bucket{le="0.85"}' in expr and "_count[10m]" in expr
+
+
+def test_gauges_and_matchers(tmp_path: Path) -> None:
+    """A GPU gauge ratio gets its own recording rule; matchers are kept in selectors and names."""
+    records, alert, _ = exported(tmp_path, 'max(gpu_memory_used_ratio{gpu="0"}[5m]) > 0.9', by="[gpu]")
+    assert records["driftmon:gpu_memory_used:ratio"] == (
+        "driftmon_gpu_memory_used_bytes / driftmon_gpu_memory_total_bytes"
+    )
+    assert records["gpu:driftmon_gpu_memory_used_ratio:max_5m_gpu_eq_0"] == (
+        'max by (gpu) (max_over_time(driftmon:gpu_memory_used:ratio{gpu="0"}[5m]))'
+    )
+    assert alert == "gpu:driftmon_gpu_memory_used_ratio:max_5m_gpu_eq_0 > 0.9"
+
+
+def test_drift_reads_the_published_gauge(tmp_path: Path) -> None:
+    """drift() becomes a threshold on driftmon_drift_statistic{signal, method}."""
+    _, alert, _ = exported(tmp_path, 'drift(fidelity[1h], baseline, method="psi") > 0.2')
+    assert alert == (
+        'max by (model_version) (driftmon_drift_statistic{signal="text_fidelity", method="psi"}) > 0.2'
+    )
+
+
+@pytest.mark.parametrize(
+    ("expr", "by", "reason"),
+    [
+        ("delta(avg(fidelity[30m]), baseline) < -0.1", "[model_version]", "previous model version"),
+        ("min(fidelity[10m]) < 0.5", "[model_version]", "min() of a histogram"),
+        ("avg(steps[10m]) > 50", "[model_version]", "signal 'steps' has no Prometheus metric"),
+        ("avg(fidelity[10m]) < 0.5", "[probe]", "driftmon_text_fidelity_ratio has no label probe"),
+        ("share_below(fidelity[10m], 0.83) > 0.5", "[model_version]", "not a bucket bound"),
+    ],
+)
+def test_unexportable_rules_are_named_with_a_reason(tmp_path: Path, expr: str, by: str, reason: str) -> None:
+    """What PromQL cannot express leaves the rule out and says why, by rule name and place."""
+    _, alert, skipped = exported(tmp_path, expr, by=by)
+    assert alert is None
+    assert len(skipped) == 1 and skipped[0].startswith("A (") and reason in skipped[0]
+
+
+def test_cli_export_writes_yaml_and_names_skipped_rules_on_stderr() -> None:
+    """The CLI prints the rule file on stdout and each left-out rule on stderr (exit 0)."""
+    repo_rules = Path(__file__).resolve().parents[2] / "rules"
+    result = CliRunner().invoke(rules_app, ["export", str(repo_rules), "--format", "prometheusrule"])
+    assert result.exit_code == 0
+    doc = yaml.safe_load(result.stdout)
+    assert doc["kind"] == "PrometheusRule" and doc["spec"]["groups"]
+    assert "not exported: ModelSwapRegression" in result.stderr
+
+
+def test_annotations_are_kept_verbatim(tmp_path: Path) -> None:
+    """Templates are Go syntax in both engines, so annotations are exported as written."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: fidelity < 1\n"
+        "        annotations: {summary: '{{ $value | printf \"%.2f\" }}'}\n"
+    )
+    text = to_yaml(export_rules(load_rules([path])))
+    alert = yaml.safe_load(text)["groups"][0]["rules"][-1]
+    assert alert["annotations"] == {"summary": '{{ $value | printf "%.2f" }}'}
