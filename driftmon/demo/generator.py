@@ -153,7 +153,7 @@ def _wrap(lines: tuple[str, ...], font: Any, width: float) -> list[str]:
 
 
 def _widest(lines: list[str], font: Any) -> float:
-    return max(font.getlength(line) for line in lines)
+    return float(max(font.getlength(line) for line in lines))
 
 
 def fit_text(lines: tuple[str, ...], max_width: float) -> tuple[list[str], int]:
@@ -580,3 +580,30 @@ def make_generator_app(generator: DemoGenerator | None = None, **options: Any) -
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.generator = state
     return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m driftmon.demo.generator [--port 7860] [--version v1] [--push-to URL]``."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="driftmon's synthetic image generator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--version", choices=sorted(MODELS), default="v1")
+    parser.add_argument("--latency-scale", type=float, default=1.0)
+    parser.add_argument("--push-to", help="the daemon's POST /v1/samples URL")
+    parser.add_argument("--push-ratio", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    generator = DemoGenerator(
+        args.version,
+        latency_scale=args.latency_scale,
+        push_to=args.push_to,
+        push_ratio=args.push_ratio if args.push_to else 0.0,
+    )
+    uvicorn.run(make_generator_app(generator), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

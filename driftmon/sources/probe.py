@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
@@ -270,13 +271,18 @@ class Prober:
         on_outcome: OnOutcome | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         base_dir: Path | None = None,
+        shutdown_grace: float = 5.0,
     ) -> Prober:
         """A prober for `config` (sources.probe); relative probe paths resolve against `base_dir`."""
         path = config.prompts if base_dir is None else base_dir / config.prompts
-        probes = load_probes(path)
-        generator = make_generator(config.generator, transport=transport)
         return cls(
-            probes, generator, submit, interval=config.interval, registry=registry, on_outcome=on_outcome
+            load_probes(path),
+            make_generator(config.generator, transport=transport),
+            submit,
+            interval=config.interval,
+            registry=registry,
+            on_outcome=on_outcome,
+            shutdown_grace=shutdown_grace,
         )
 
     def start(self, first_run_in: float = 0.0) -> None:
@@ -293,6 +299,8 @@ class Prober:
             misfire_grace_time=max(1, int(self.interval)),
             next_run_time=datetime.now(UTC) + timedelta(seconds=first_run_in),
         )
+        # APScheduler logs every run at INFO; a round every minute is not news (misfires still are)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         scheduler.start()
         self._scheduler = scheduler
 
@@ -317,6 +325,10 @@ class Prober:
         self._running = asyncio.current_task()
         try:
             await self.run_once()
+        except asyncio.CancelledError:
+            # only shutdown cancels a round; this task is the scheduler's top level, and letting
+            # the cancellation through would make APScheduler log it as a job error
+            self._log.info("probe_round_cancelled")
         finally:
             self._running = None
 

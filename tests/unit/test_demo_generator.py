@@ -363,3 +363,24 @@ async def test_driftmon_adapters_read_the_demo_generator(kind: str) -> None:
     assert (first.model_version, second.model_version) == ("v1", "v2")
     assert first.image_bytes == render_scene(PROMPT, 11, (512, 512), "v1")
     assert set(MODELS) == {"v1", "v2"}
+
+
+@pytest.mark.slow
+def test_easyocr_reads_v1_and_stumbles_on_v2(ocr_reader: Any) -> None:
+    """The real OCR reads v1's signs back (fidelity ≥ 0.9) and scores v2 clearly lower."""
+    from driftmon.scoring.text import score_text
+
+    prompts = ('a sign "NORTH RIDGE"', 'a board "COFFEE TO GO"')
+
+    def fidelity(version: str) -> float:
+        scores = []
+        for seed, prompt in enumerate(prompts):
+            png = render_scene(prompt, seed, (512, 512), version)
+            pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+            result = score_text(expected_lines(prompt), ocr_reader.read_one(pixels))
+            scores.append(result.text_fidelity or 0.0)
+        return sum(scores) / len(scores)
+
+    v1, v2 = fidelity("v1"), fidelity("v2")
+    assert v1 >= 0.9
+    assert v2 <= v1 - 0.15

@@ -319,8 +319,10 @@ async def test_shutdown_cancels_a_hung_round_after_the_grace() -> None:
     prober = Prober(PROBES, Hanging(), Intake(), interval=60, shutdown_grace=0.1)
     prober.start()
     await bounded(started.wait())
-    await bounded(prober.shutdown(), 3.0)
+    with capture_logs() as logs:
+        await bounded(prober.shutdown(), 3.0)
     assert closed.is_set()
+    assert [entry["event"] for entry in logs] == ["probe_round_cancelled"]
 
 
 async def test_from_config_reads_probes_relative_to_base_dir(tmp_path: Path) -> None:
