@@ -144,6 +144,8 @@ class CompositionConfig(Section):
     #: Evidently's defaults: mean-embedding distance 0.2, classifier ROC AUC 0.55
     drift_distance_threshold: float = Field(0.2, ge=0.0)
     drift_auc_threshold: float = Field(0.55, ge=0.5, le=1.0)
+    #: ... and only when significant: permutation / Mann-Whitney p-value below this
+    drift_alpha: float = Field(0.01, gt=0.0, lt=1.0)
 
 
 class ScoringConfig(Section):
