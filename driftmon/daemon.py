@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,15 @@ def _build_labels() -> dict[str, str]:
     from driftmon import __version__
 
     return {"version": __version__, "python": platform.python_version()}
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal capture: it re-raises SIGTERM when `serve` returns,
+    which would kill the process before the daemon's ordered shutdown has run."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class Daemon:
@@ -252,12 +262,20 @@ class Daemon:
             self.app, host=self.config.server.host, port=self.port, log_config=None,
             lifespan="off", access_log=False, timeout_graceful_shutdown=5,
         )
-        self._server = uvicorn.Server(server_config)
+        self._server = _Server(server_config)
+        self._install_signal_handlers()
         log.info("driftmon_starting", url=self.url, port=self.port)
         try:
             await self._server.serve()
         finally:
             await self._shutdown()
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT only ask the server to stop; `_shutdown` then runs in order."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
 
     async def _shutdown(self) -> None:
         log.info("driftmon_stopping", grace_seconds=self.config.server.shutdown_grace)

@@ -311,7 +311,7 @@ async def rules(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return schemas.OpenAPIResponse(request=request)
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:

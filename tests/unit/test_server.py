@@ -1,0 +1,146 @@
+"""The HTTP contract of POST /v1/samples and friends, in-process (nothing here reaches OCR)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from driftmon.metrics import Metrics
+from driftmon.pipeline import ScoringWorker, is_sampled
+from driftmon.server import AppState, make_app
+from driftmon.store import Store
+from tests.imaging import huge_png_header, png_bytes
+
+PNG = png_bytes(np.full((32, 32, 3), 200, np.uint8))
+
+
+def _unused_scorer():  # the worker is never started in these tests
+    raise AssertionError("scoring must not run in HTTP contract tests")
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> AppState:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    store = Store(tmp_path / "db.sqlite")
+    worker = ScoringWorker(_unused_scorer, store, metrics, None, queue_size=2)
+    return AppState(worker=worker, store=store, registry=registry, max_body_bytes=200_000, max_pixels=1_000_000)
+
+
+def call(state: AppState, method: str, url: str, **kwargs) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=make_app(state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://driftmon") as client:
+            return await client.request(method, url, **kwargs)
+
+    return asyncio.run(go())
+
+
+def post_json(state: AppState, image: bytes = PNG, **meta) -> httpx.Response:
+    return call(state, "POST", "/v1/samples", json={"image_b64": base64.b64encode(image).decode(), **meta})
+
+
+def test_json_sample_accepted(state: AppState) -> None:
+    """A JSON sample is answered 202 with an id and sampled=true, and queued."""
+    response = post_json(state, prompt='a sign "OPEN"', model_version="v1", latency_seconds=0.1)
+    assert response.status_code == 202
+    assert response.json()["sampled"] is True
+    assert state.worker.queue.qsize() == 1
+
+
+def test_multipart_sample_accepted(state: AppState) -> None:
+    """A multipart sample (file field image, JSON field meta) is accepted."""
+    response = call(state, "POST", "/v1/samples", files={"image": ("x.png", PNG, "image/png")},
+                    data={"meta": json.dumps({"model_version": "v2", "labels": {"team": "a"}})})
+    assert response.status_code == 202, response.text
+    assert state.worker.queue.get_nowait().meta.labels == {"team": "a"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "fragment"),
+    [
+        ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        ({"json": {"prompt": "x"}}, 422, "image_b64"),
+        ({"json": {"image_b64": "@@@"}}, 422, "not valid base64"),
+        ({"json": {"image_b64": base64.b64encode(b"hello").decode()}}, 422, "not an image"),
+        ({"json": {"image_b64": base64.b64encode(huge_png_header()).decode()}}, 413, "exceeds the limit"),
+        ({"json": {"image_b64": base64.b64encode(PNG).decode(), "stepz": 3}}, 422, "stepz"),
+        ({"json": {"image_b64": base64.b64encode(PNG).decode(), "latency_seconds": -1}}, 422, "latency_seconds"),
+        ({"content": b"0" * 300_000, "headers": {"content-type": "application/json"}}, 413, "limit"),
+        ({"files": {"image": ("x.png", PNG)}, "data": {"meta": "{oops"}}, 400, "meta is not valid JSON"),
+        ({"files": {"other": ("x.png", PNG)}}, 422, "image"),
+    ],
+)
+def test_bad_requests_get_status_and_json_error(state: AppState, kwargs: dict, status: int, fragment: str) -> None:
+    """Each bad request gets its contract status and a JSON error; the daemon keeps serving."""
+    response = call(state, "POST", "/v1/samples", **kwargs)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+    assert call(state, "GET", "/healthz").status_code == 200
+
+
+def test_queue_full_sheds_with_retry_after(state: AppState) -> None:
+    """With the queue full, samples are shed with 429 and Retry-After, and counted."""
+    assert post_json(state).status_code == 202
+    assert post_json(state).status_code == 202
+    response = post_json(state, model_version="v9")
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
+    value = state.registry.get_sample_value(
+        "driftmon_samples_total", {"source": "push", "model_version": "v9", "outcome": "shed"})
+    assert value == 1.0
+
+
+def test_unsampled_requests_are_counted_not_decoded(state: AppState) -> None:
+    """With sample_ratio 0 a sample is answered sampled=false before its image is even decoded."""
+    state.sample_ratio = 0.0
+    response = post_json(state, image=b"not even an image", request_id="r1")
+    assert response.status_code == 202
+    assert response.json()["sampled"] is False
+    assert state.worker.queue.qsize() == 0
+
+
+def test_bearer_token_guards_v1_routes(state: AppState) -> None:
+    """With a token configured, /v1/* needs it; /healthz and /metrics stay open."""
+    state.auth_token = "s3cret"
+    assert post_json(state).status_code == 401
+    ok = call(state, "POST", "/v1/samples", headers={"Authorization": "Bearer s3cret"},
+              json={"image_b64": base64.b64encode(PNG).decode()})
+    assert ok.status_code == 202
+    assert call(state, "GET", "/healthz").status_code == 200
+    assert call(state, "GET", "/metrics").status_code == 200
+
+
+def test_readyz_reports_models_not_loaded(state: AppState) -> None:
+    """Before the worker has loaded its models, /readyz answers 503 naming the check."""
+    response = call(state, "GET", "/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["models"] is False
+
+
+def test_unknown_sample_is_404_json(state: AppState) -> None:
+    """Unknown sample ids and routes answer JSON errors."""
+    assert call(state, "GET", "/v1/samples/nope").json() == {"error": "no such sample"}
+    assert call(state, "GET", "/v1/nothing").status_code == 404
+
+
+def test_openapi_document_lists_contract_routes(state: AppState) -> None:
+    """The OpenAPI document describes the contract routes."""
+    paths = call(state, "GET", "/openapi.json").json()["paths"]
+    assert {"/v1/samples", "/v1/samples/recent", "/metrics", "/healthz", "/readyz"} <= set(paths)
+
+
+def test_sampling_is_stable_per_request_id() -> None:
+    """The same request id is always sampled the same way; the share tracks the ratio."""
+    ids = [f"req-{i}" for i in range(4000)]
+    first = [is_sampled(i, 0.1, 0.5) for i in ids]
+    assert first == [is_sampled(i, 0.1, 0.99) for i in ids]
+    assert 0.08 < sum(first) / len(ids) < 0.12
