@@ -168,9 +168,15 @@ def evaluate_group(
     view: WindowView,
     now: float,
     baselines: BaselineSource | None = None,
+    cache: dict[tuple[object, ...], Vector] | None = None,
+    plan: Mapping[tuple[object, ...], frozenset[str]] | None = None,
 ) -> GroupOutcome:
-    """Evaluate every rule of `group` at `now`; `states` maps rule name → its previous states."""
-    ctx = Context(view, now, baselines or NoBaselines())
+    """Evaluate every rule of `group` at `now`; `states` maps rule name → its previous states.
+
+    Pass one `cache` to all groups evaluated at the same instant to share aggregates between
+    them, and the ruleset's `plan_order_stats` as `plan` to compute quantiles together.
+    """
+    ctx = Context(view, now, baselines or NoBaselines(), {} if cache is None else cache, plan or {})
     outcome = GroupOutcome()
     started = time.perf_counter()
     for rule in group.rules:

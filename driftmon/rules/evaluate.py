@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from driftmon.drift import drift_statistic
-from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
+from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar, walk
 from driftmon.rules.window import Array, LabelKey, Matchers
+
+ORDER_STATS = frozenset({"min", "max", *QUANTILES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class Context:
     now: float
     baselines: BaselineSource = field(default_factory=NoBaselines)
     cache: dict[tuple[object, ...], Vector] = field(default_factory=dict)
+    #: order statistics used per selection (see `plan_order_stats`): computed together
+    plan: Mapping[tuple[object, ...], frozenset[str]] = field(default_factory=dict)
     #: drift statistics computed in this evaluation: (signal, method, labels) → value
     drift: dict[tuple[str, str, LabelKey], float] = field(default_factory=dict)
 
@@ -115,14 +119,67 @@ def _agg_key(node: Agg) -> tuple[object, ...]:
     return (node.func, node.signal, node.matchers, node.window, node.labels, node.param, node.min_samples)
 
 
+def _selection(node: Agg) -> tuple[object, ...]:
+    return (node.signal, node.matchers, node.window, node.labels)
+
+
+def plan_order_stats(exprs: Iterable[Compiled]) -> dict[tuple[object, ...], frozenset[str]]:
+    """For each selection (signal, matchers, window, labels), the order statistics rules use.
+
+    Computing them together costs one partition of each group's values instead of one per rule.
+    """
+    plan: dict[tuple[object, ...], set[str]] = {}
+    for expr in exprs:
+        for node in walk(expr):
+            if isinstance(node, Agg) and node.func in ORDER_STATS:
+                plan.setdefault(_selection(node), set()).add(node.func)
+    return {key: frozenset(funcs) for key, funcs in plan.items()}
+
+
+def order_stats(values: Array, funcs: Iterable[str]) -> dict[str, float]:
+    """min, max and quantiles (numpy's "linear" method) of non-empty `values` in one partition."""
+    n = len(values)
+    wanted = set(funcs)
+    positions = {f: (n - 1) * QUANTILES[f] for f in wanted if f in QUANTILES}
+    kth = {math.floor(p) for p in positions.values()} | {math.ceil(p) for p in positions.values()}
+    kth |= {0} if "min" in wanted else set()
+    kth |= {n - 1} if "max" in wanted else set()
+    part = np.partition(values, sorted(kth))
+    out = {f: float(part[0] if f == "min" else part[n - 1]) for f in wanted & {"min", "max"}}
+    for func, pos in positions.items():
+        lo, hi = float(part[math.floor(pos)]), float(part[math.ceil(pos)])
+        out[func] = lo + (hi - lo) * (pos - math.floor(pos))
+    return out
+
+
 def _agg(node: Agg, ctx: Context) -> Vector:
     key = _agg_key(node)
     cached = ctx.cache.get(key)
     if cached is None:
         groups = ctx.view.select(node.signal, node.matchers, node.labels, ctx.now - node.window, ctx.now)
+        siblings = ctx.plan.get(_selection(node)) if node.func in ORDER_STATS else None
+        if siblings and node.func in siblings:
+            _agg_order_stats(node, groups, siblings, ctx)
+            return ctx.cache[key]
         cached = {labels: _agg_elem(node, values) for labels, values in groups.items()}
         ctx.cache[key] = cached
     return cached
+
+
+def _agg_order_stats(
+    node: Agg, groups: Mapping[LabelKey, Array], funcs: frozenset[str], ctx: Context
+) -> None:
+    """Fill the cache for every order statistic of this selection at once."""
+    vectors: dict[str, Vector] = {func: {} for func in funcs}
+    for labels, values in groups.items():
+        if len(values) < max(node.min_samples, 1):
+            for func in funcs:
+                vectors[func][labels] = Elem(None)
+            continue
+        for func, value in order_stats(values, funcs).items():
+            vectors[func][labels] = Elem(value)
+    for func, vector in vectors.items():
+        ctx.cache[_agg_key(replace(node, func=func))] = vector
 
 
 def _agg_elem(node: Agg, values: Array) -> Elem:
@@ -171,10 +228,21 @@ def _drift(node: Drift, ctx: Context) -> Vector:
         if reference is None or len(values) < max(agg.min_samples, 1):
             out[labels] = Elem(None)
         else:
-            statistic = drift_statistic(node.method, values, reference)
+            statistic = drift_statistic(node.method, _thin(values), _thin(reference))
             ctx.drift[(agg.signal, node.method, labels)] = statistic
             out[labels] = Elem(statistic)
     return out
+
+
+#: drift tests run on at most this many values per side (evenly strided over the window), as
+#: monitoring tools do (Evidently's KS uses ≤ 1,000 rows): beyond it tests flag trivial shifts and
+#: cost grows with n log n
+DRIFT_MAX_VALUES = 5000
+
+
+def _thin(values: Array) -> Array:
+    step = -(-len(values) // DRIFT_MAX_VALUES)
+    return values[::step] if step > 1 else values
 
 
 def _map(value: Vector | float, fn: Callable[[float], float]) -> Vector | float:

@@ -35,6 +35,7 @@ from driftmon.durations import parse_duration
 from driftmon.errors import RuleError
 from driftmon.rules.baselines import Baselines
 from driftmon.rules.engine import Instance, States, evaluate_group, rule_key
+from driftmon.rules.evaluate import Vector, plan_order_stats
 from driftmon.rules.expr import ExprSyntaxError, Selector, parse
 from driftmon.rules.model import Defaults, RuleSet, load_rules
 from driftmon.rules.window import WindowStore
@@ -88,26 +89,28 @@ class TestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Point:
+class Point:
+    """One input value: time, signal, labels."""
+
     ts: float
     signal: str
     labels: Mapping[str, str]
     value: float
 
 
-def _points(test: Mapping[str, Any], interval: float) -> list[_Point]:
+def _points(test: Mapping[str, Any], interval: float) -> list[Point]:
     points = []
     for series in test.get("input_series") or []:
         signal, labels = parse_series(series["series"])
         for index, value in enumerate(expand_values(series["values"])):
             if value is not None:
-                points.append(_Point(index * interval, signal, labels, value))
+                points.append(Point(index * interval, signal, labels, value))
     return sorted(points, key=lambda p: p.ts)
 
 
 def simulate(
     ruleset: RuleSet,
-    points: list[_Point],
+    points: list[Point],
     times: list[float],
     baseline_min_samples: int = 100,
     baseline_window: float = 3600.0,
@@ -121,6 +124,7 @@ def simulate(
     snapshots: dict[float, dict[str, list[Instance]]] = {}
     fed, now = 0, 0.0
     wanted = sorted(set(times))
+    plan = plan_order_stats(rule.expr for rule in ruleset.rules)
     while now <= end + 1e-9:
         while fed < len(points) and points[fed].ts <= now:
             point = points[fed]
@@ -128,9 +132,10 @@ def simulate(
             fed += 1
         window.compact(now)
         baselines.refresh()
+        cache: dict[tuple[object, ...], Vector] = {}
         for group in ruleset.groups:
             if _due(now, group.interval):
-                outcome = evaluate_group(group, states, window, now, baselines)
+                outcome = evaluate_group(group, states, window, now, baselines, cache, plan)
                 for rule, result in outcome.rules:
                     states[rule_key(rule)] = result.states
         for at in wanted:

@@ -37,6 +37,7 @@ from driftmon.alerts import Alert
 from driftmon.config import Config
 from driftmon.rules.baselines import Baselines, PinStore
 from driftmon.rules.engine import Health, Instance, States, evaluate_group, rule_key
+from driftmon.rules.evaluate import Vector, plan_order_stats
 from driftmon.rules.model import Group, Rule, RuleSet, check_rules, defaults_from, describe, load_rules
 from driftmon.rules.state import AlertStateStore
 from driftmon.rules.window import LabelKey, WindowStore
@@ -101,6 +102,7 @@ class RuleRuntime:
         self.clock = clock
         self.defaults = defaults_from(config)
         self.ruleset = load_rules(config.rules.paths, self.defaults)
+        self._plan = plan_order_stats(rule.expr for rule in self.ruleset.rules)
         self.window = WindowStore(self._retention(self.ruleset))
         self._conn = store.connect()
         self._state_store = AlertStateStore(self._conn)
@@ -151,10 +153,11 @@ class RuleRuntime:
             self.baselines.refresh()
         except Exception:  # the window or the pin table failing must not stop evaluation
             log.exception("rules: preparing the evaluation failed")
+        cache: dict[tuple[object, ...], Vector] = {}  # aggregates shared by the groups due now
         for group in self.ruleset.groups:
             due = self._due.get(group.name)
             if due is None or now + 1e-9 >= due:
-                self._evaluate_group(group, now)
+                self._evaluate_group(group, now, cache)
                 self._due[group.name] = _next_due(due, group.interval, now)
                 missed = _missed(due, group.interval, now)
                 if missed:
@@ -169,10 +172,10 @@ class RuleRuntime:
             self.baselines.pin = self._pins.load()
             self._pin_stamp = stamp
 
-    def _evaluate_group(self, group: Group, now: float) -> None:
+    def _evaluate_group(self, group: Group, now: float, cache: dict[tuple[object, ...], Vector]) -> None:
         status = self._groups.setdefault(group.name, GroupStatus())
         try:
-            outcome = evaluate_group(group, self.states, self.window, now, self.baselines)
+            outcome = evaluate_group(group, self.states, self.window, now, self.baselines, cache, self._plan)
         except Exception as exc:  # counted, reported, and the other groups still run
             status.failures += 1
             status.last_error = f"{type(exc).__name__}: {exc}"
@@ -214,6 +217,7 @@ class RuleRuntime:
         self._rules = {key: status for key, status in self._rules.items() if key in keys}
         self._due = {}
         self.ruleset = ruleset
+        self._plan = plan_order_stats(rule.expr for rule in ruleset.rules)
         self.window.retention = self._retention(ruleset)
         self.reload_error = None
         return True

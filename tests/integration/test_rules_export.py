@@ -13,7 +13,7 @@ import yaml
 
 from driftmon.rules.export import export_rules, to_yaml
 from driftmon.rules.model import load_rules
-from driftmon.rules.ruletest import _Point, simulate
+from driftmon.rules.ruletest import Point, simulate
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,7 +26,7 @@ EVAL = 30.0  # the rule group's interval = promtool's evaluation_interval
 PHASES = [("v1", 0.92, 0.04, 240), ("v2", 0.63, 0.08, 160), ("v1", 0.92, 0.04, 160)]
 
 
-def readings() -> list[_Point]:
+def readings() -> list[Point]:
     """A model swap and a swap back: v1 for 1h, v2 for 40 min, v1 again for 40 min; noisy fidelity."""
     rng = np.random.default_rng(4)
     points, index = [], 0
@@ -35,12 +35,12 @@ def readings() -> list[_Point]:
             index += 1
             value = round(float(np.clip(rng.normal(mean, noise), 0.0, 1.0)), 3)
             points.append(
-                _Point(index * STEP, "text_fidelity", {"model_version": version, "source": "push"}, value)
+                Point(index * STEP, "text_fidelity", {"model_version": version, "source": "push"}, value)
             )
     return points
 
 
-def histogram_series(points: list[_Point]) -> list[dict[str, str]]:
+def histogram_series(points: list[Point]) -> list[dict[str, str]]:
     """promtool input: cumulative _sum and _count per model version, scraped every STEP from t=0.
 
     Each model version's series reads 0 before its first sample (the child exists from the start),
