@@ -17,6 +17,7 @@ from rich.table import Table
 from driftmon.errors import ConfigError, DriftmonError, ImageRejected
 from driftmon.images import DEFAULT_MAX_PIXELS, load_image_file
 from driftmon.prompts import expected_lines
+from driftmon.rules.cli import baseline_app, rules_app
 
 app = typer.Typer(
     help="Drift monitoring for image-generation services.",
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(rules_app, name="rules")
+app.add_typer(baseline_app, name="baseline")
 
 stdout = Console()
 stderr = Console(stderr=True)
