@@ -39,32 +39,52 @@ def matches(labels: Mapping[str, str], matchers: Matchers) -> bool:
 
 
 class _Series:
-    __slots__ = ("labels", "pending_ts", "pending_values", "ts", "values")
+    """One label set's points: sorted by time in a growable buffer, live part [start, end)."""
+
+    __slots__ = ("_end", "_start", "_ts", "_values", "labels", "pending_ts", "pending_values")
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = dict(labels)
-        self.ts: Array = np.empty(0)
-        self.values: Array = np.empty(0)
+        self._ts: Array = np.empty(0)
+        self._values: Array = np.empty(0)
+        self._start = self._end = 0
         self.pending_ts: list[float] = []
         self.pending_values: list[float] = []
 
+    @property
+    def ts(self) -> Array:
+        return self._ts[self._start : self._end]
+
+    @property
+    def values(self) -> Array:
+        return self._values[self._start : self._end]
+
     def compact(self, cutoff: float) -> None:
+        """Append the pending points (amortised O(new points)), sort if needed, drop the old."""
         if self.pending_ts:
-            old = len(self.ts)
-            ts = np.concatenate((self.ts, np.asarray(self.pending_ts, dtype=np.float64)))
-            values = np.concatenate((self.values, np.asarray(self.pending_values, dtype=np.float64)))
+            self._append(np.asarray(self.pending_ts, dtype=np.float64), np.asarray(self.pending_values))
             self.pending_ts, self.pending_values = [], []
-            if np.any(np.diff(ts[max(old - 1, 0) :]) < 0):
-                order = np.argsort(ts, kind="stable")
-                ts, values = ts[order], values[order]
-            self.ts, self.values = ts, values
-        start = int(np.searchsorted(self.ts, cutoff, "left"))
-        if start:
-            self.ts, self.values = self.ts[start:], self.values[start:]
+        self._start += int(np.searchsorted(self.ts, cutoff, "left"))
+
+    def _append(self, ts: Array, values: Array) -> None:
+        live, added = self._end - self._start, len(ts)
+        if self._end + added > len(self._ts):
+            capacity = max(64, 2 * (live + added))
+            new_ts, new_values = np.empty(capacity), np.empty(capacity)
+            new_ts[:live], new_values[:live] = self.ts, self.values
+            self._ts, self._values, self._start, self._end = new_ts, new_values, 0, live
+        first = self._end
+        self._ts[first : first + added], self._values[first : first + added] = ts, values
+        self._end += added
+        if np.any(np.diff(self._ts[max(first - 1, self._start) : self._end]) < 0):
+            order = np.argsort(self.ts, kind="stable")
+            live_ts, live_values = self.ts[order], self.values[order]
+            self._ts[self._start : self._end], self._values[self._start : self._end] = live_ts, live_values
 
     def window(self, start: float, end: float) -> Array:
-        lo = int(np.searchsorted(self.ts, start, "right"))
-        hi = int(np.searchsorted(self.ts, end, "right"))
+        ts = self.ts
+        lo = int(np.searchsorted(ts, start, "right"))
+        hi = int(np.searchsorted(ts, end, "right"))
         return self.values[lo:hi]
 
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from driftmon.drift import drift_statistic
 from driftmon.rules.baselines import Baselines, previous_version
 from driftmon.rules.compile import Options, compile_expr
-from driftmon.rules.evaluate import Context, Elem, evaluate, kleene_and, kleene_or
+from driftmon.rules.evaluate import (
+    Context,
+    Elem,
+    evaluate,
+    kleene_and,
+    kleene_or,
+    order_stats,
+    plan_order_stats,
+)
 from driftmon.rules.window import VersionInfo, WindowStore
 
 NOW = 10_000.0
@@ -231,3 +241,53 @@ def test_retention_drops_old_points_and_nan_is_skipped() -> None:
     window.record(NOW - 10, {}, {"x": float("nan"), "y": None, "z": 2.0})
     window.compact(NOW)
     assert window.points() == 1 and window.signals() == {"x", "z"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=200))
+def test_order_stats_equal_numpy_quantiles(values: list[float]) -> None:
+    """min, max and the quantiles computed together equal numpy's, for any values."""
+    array = np.array(values)
+    stats = order_stats(array, ["min", "max", "p50", "p90", "p95", "p99"])
+    assert stats["min"] == array.min() and stats["max"] == array.max()
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+        assert stats[name] == pytest.approx(float(np.quantile(array, q)), rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.floats(0, 1000), st.floats(0, 1)), max_size=40),
+        min_size=1,
+        max_size=12,
+    ),
+    st.floats(0, 500),
+)
+def test_window_store_matches_a_plain_list(
+    batches: list[list[tuple[float, float]]], retention: float
+) -> None:
+    """After any sequence of appends (in or out of order) and compactions, a window holds exactly
+    the points a plain list filtered by time would."""
+    window = WindowStore(retention=retention)
+    kept: list[tuple[float, float]] = []
+    now = 0.0
+    for batch in batches:
+        for ts, value in batch:
+            window.record(ts, {"a": "1"}, {"x": value})
+            kept.append((ts, value))
+        now += 100.0
+        window.compact(now)
+        kept = [(t, v) for t, v in kept if t >= now - retention]
+        got = window.select("x", (), (), now - retention - 1, now + 1000).get((), np.empty(0))
+        assert sorted(got.tolist()) == sorted(v for _, v in kept)
+
+
+def test_planned_order_stats_equal_unplanned() -> None:
+    """Evaluating with the quantile plan gives the same vectors as without it."""
+    window = store_with({V1: [i / 37 % 1 for i in range(200)], V2: [0.5, 0.7, 0.2]})
+    exprs = ["p95(fidelity[1h]) > 0", "min(fidelity[1h]) > -1", "p50(fidelity[1h]) > 0"]
+    nodes = [compile_expr(e, BY_VERSION) for e in exprs]
+    plan = plan_order_stats(nodes)
+    shared = Context(window, NOW, plan=plan)
+    for node in nodes:
+        assert evaluate(node, shared) == evaluate(node, Context(window, NOW))
