@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from driftmon.errors import ModelUnavailable
-from driftmon.scoring.objects import check_model_dir, offline_environment
+from driftmon.scoring.objects import check_model_dir, device_kwargs, offline_environment
 
 #: CLIPScore's weight w
 CLIPSCORE_WEIGHT = 2.5
@@ -70,7 +70,9 @@ class ClipEmbedder:
 
         if not images:
             return np.zeros((0, 0), dtype=np.float32)
-        inputs = self.processor(images=list(images), return_tensors="pt").to(self.device)
+        inputs = self.processor(
+            images=list(images), return_tensors="pt", **device_kwargs(self.device)
+        ).to(self.device)
         with torch.inference_mode():
             features = _features(self.model.get_image_features(pixel_values=inputs["pixel_values"]))
         return normalise_rows(features.float().cpu().numpy()).astype(np.float32)

@@ -129,6 +129,12 @@ def offline_environment() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def device_kwargs(device: str) -> dict[str, str]:
+    """Processor arguments that run image preprocessing on `device` (torchvision backend);
+    none on the CPU, where it runs anyway."""
+    return {} if device == "cpu" else {"device": device}
+
+
 def check_model_dir(model_dir: str | Path, what: str) -> Path:
     """`model_dir` as a Path, or ModelUnavailable when it holds no transformers checkpoint."""
     directory = Path(model_dir)
@@ -198,7 +204,8 @@ class TransformersDetector:
 
         queries = [[QUERY_TEMPLATE.format(name) for name in names] for names in labels]
         inputs = self.processor(
-            text=queries, images=images, return_tensors="pt", truncation=True
+            text=queries, images=images, return_tensors="pt", truncation=True,
+            **device_kwargs(self.device),
         ).to(self.device)
         with torch.inference_mode():
             outputs = self.model(**inputs)
