@@ -80,6 +80,10 @@ ENV PATH=/opt/driftmon/venv/bin:${PATH} \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
+# Fail the build, not the first start, on a config or rule file the daemon would reject.
+RUN driftmon config check /etc/driftmon/config.yaml \
+ && driftmon rules check /etc/driftmon/rules/
+
 VOLUME ["/var/lib/driftmon"]
 USER 10001:10001
 WORKDIR /var/lib/driftmon

@@ -51,7 +51,7 @@ def rule_files() -> dict[Path, str]:
 def export_prometheus_rules() -> str:
     """The repository's rules as Prometheus rule groups, from driftmon's own exporter."""
     result = subprocess.run(
-        [sys.executable, "-m", "driftmon", "rules", "export", str(RULES), "--format", "prometheus"],
+        [sys.executable, "-m", "driftmon", "rules", "export", "rules/", "--format", "prometheus"],
         capture_output=True,
         text=True,
         cwd=ROOT,

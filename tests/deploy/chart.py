@@ -39,9 +39,6 @@ class Manifest:
 
 
 EXPORTED_RULES = CHART / "files" / "prometheus-rules.yaml"
-EXPORT_MODULE = ROOT / "driftmon" / "rules" / "export.py"
-#: TODO(issue 6): drop once `driftmon rules export` exists and helm/sync.py has filled the file
-EXPORT_PENDING = "driftmon rules export is not written yet (driftmon/rules/export.py)"
 
 
 def exported_groups() -> list[Any]:

@@ -14,8 +14,6 @@ from driftmon.config import load_config
 from .chart import (
     CHART,
     CI_VALUES,
-    EXPORT_MODULE,
-    EXPORT_PENDING,
     KUBERNETES_VERSION,
     ROOT,
     container,
@@ -39,16 +37,8 @@ def value_set(request):
 POD_SETS = sorted(name for name, path in VALUE_SETS.items() if load_values(path).get("mode") != "include")
 
 
-def skip_until_exported(values):
-    """Value sets with the PrometheusRule need the exported rules; until then, skip them."""
-    if values.get("prometheusRule", {}).get("enabled") and not exported_groups():
-        assert not EXPORT_MODULE.exists(), "export exists: run python helm/sync.py"
-        pytest.skip(EXPORT_PENDING)
-
-
 @pytest.fixture(scope="module")
 def manifests(value_set):
-    skip_until_exported(value_set[1])
     return render(value_set[1])
 
 
@@ -60,7 +50,6 @@ def pod_value_set(request):
 
 @pytest.fixture(scope="module")
 def pod_manifests(pod_value_set):
-    skip_until_exported(pod_value_set[1])
     return render(pod_value_set[1])
 
 
@@ -88,7 +77,6 @@ def test_helm_lint_is_clean(value_set):
     """`helm lint --strict` (Helm 4 via helm-python-sdk) reports no warning or error."""
     import helm_python as helm
 
-    skip_until_exported(value_set[1])
     report = helm.lint(str(CHART), value_set[1], strict=True, kube_version=f"v{KUBERNETES_VERSION}")
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert not problems, problems
@@ -328,17 +316,46 @@ spec:
     assert service["spec"]["selector"].items() <= labels.items()
 
 
-def test_sync_check_passes():
-    """Generated chart files (rule copies, config schema, dashboard) match their sources."""
+def test_chart_files_are_in_sync_with_their_sources():
+    """Generated chart files match their sources: rule copies, the config schema, the dashboard
+    and the PrometheusRule's groups (`driftmon rules export rules/ --format prometheus`)."""
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, str(ROOT / "helm" / "sync.py"), "--check", "--no-export"],
+        [sys.executable, str(ROOT / "helm" / "sync.py"), "--check"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert yaml.safe_load((CHART / "values.yaml").read_text("utf-8"))["mode"] == "sidecar"
+    assert exported_groups(), "the exported rule file has no groups"
+
+
+def test_prometheus_rule_embeds_every_exported_group(value_set):
+    """With prometheusRule.enabled the chart's PrometheusRule holds the exported groups as they
+    are, plus any additionalGroups."""
+    extra = {"name": "team-extra", "rules": [{"record": "team:up:sum", "expr": "sum(up)"}]}
+    values = value_set[1] | {"prometheusRule": {"enabled": True, "additionalGroups": [extra]}}
+    rule = one(render(values), "PrometheusRule").body
+    assert rule["spec"]["groups"] == [*exported_groups(), extra]
+
+
+@pytest.mark.parametrize("rule_file", ["exported", "rendered"])
+def test_promtool_accepts_the_exported_rules(rule_file, tmp_path):
+    """`promtool check rules` passes on the exported file and on the PrometheusRule's spec."""
+    import subprocess
+
+    path = CHART / "files" / "prometheus-rules.yaml"
+    if rule_file == "rendered":
+        values = load_values(VALUE_SETS["sidecar-gpu"])
+        spec = one(render(values), "PrometheusRule").body["spec"]
+        path = tmp_path / "rendered-rules.yaml"
+        path.write_text(yaml.safe_dump(spec), "utf-8")
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = sum(len(group["rules"]) for group in yaml.safe_load(path.read_text("utf-8"))["groups"])
+    assert f"SUCCESS: {rules} rules found" in result.stdout
