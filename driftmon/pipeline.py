@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 
 from driftmon.artifacts import Artifacts
@@ -172,6 +173,7 @@ class ScoringWorker:
     def _run(self) -> None:
         try:
             self.scorer = self._make_scorer()
+            self._warm_up(self.scorer)
         except DriftmonError as exc:
             self.load_error = str(exc)
             log.error("scorer_load_failed", error=str(exc))
@@ -182,6 +184,16 @@ class ScoringWorker:
             batch = self._take_batch()
             if batch:
                 self._score_safely(batch)
+
+    @staticmethod
+    def _warm_up(scorer: Scorer) -> None:
+        """Score one synthetic image before reporting ready, so the first real sample (and the
+        memory baseline) does not pay for lazy initialisation."""
+        from PIL import Image, ImageDraw
+
+        canvas = Image.new("RGB", (256, 128), "white")
+        ImageDraw.Draw(canvas).rectangle((20, 40, 236, 88), outline="black", width=6)
+        scorer.score_batch([np.asarray(canvas)], [("WARM UP",)])
 
     def _take_batch(self) -> list[Sample]:
         try:

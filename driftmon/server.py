@@ -184,7 +184,8 @@ async def post_sample(request: Request) -> Response:
         raise BadRequest(415, "use multipart/form-data (image + meta) or application/json (image_b64 + meta)")
     body = await _read_body(request, state.max_body_bytes)
     if content_type == "application/json":
-        data, meta = _from_json(body)
+        # parsing a multi-megabyte base64 body takes milliseconds: keep it off the event loop
+        data, meta = await anyio.to_thread.run_sync(_from_json, body)
     else:
         data, meta = await _from_multipart(request, body)
     return await accept(state, data, meta, "push")

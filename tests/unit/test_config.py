@@ -84,3 +84,10 @@ def test_format_duration_round_trips() -> None:
     """Formatted durations parse back to the same seconds."""
     for seconds in (45, 90, 3600, 5400, 86400 + 61):
         assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_documented_example_config_is_valid() -> None:
+    """docs/config.example.yaml loads (its secret files need not exist to validate)."""
+    example = Path(__file__).resolve().parents[2] / "docs" / "config.example.yaml"
+    config = load_config(example, environ={})
+    assert config.alerting.receivers[0].kind == "alertmanager"
