@@ -20,7 +20,6 @@ Wiring (daemon.py)::
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -43,7 +43,7 @@ from driftmon.rules.state import AlertStateStore
 from driftmon.rules.window import LabelKey, WindowStore
 from driftmon.store import Store
 
-log = logging.getLogger("driftmon.rules")
+log = structlog.get_logger("driftmon.rules")
 
 
 @dataclass
@@ -147,12 +147,17 @@ class RuleRuntime:
     def evaluate(self, now: float | None = None) -> list[Alert]:
         """Evaluate every group that is due at `now`; returns every current alert. Never raises."""
         now = self.clock() if now is None else now
+        with self._lock:  # evaluate() and reload() may come from different threads
+            self._evaluate_due(now)
+        return self.current_alerts()
+
+    def _evaluate_due(self, now: float) -> None:
         try:
             self.window.compact(now)
             self._refresh_pin()
             self.baselines.refresh()
         except Exception:  # the window or the pin table failing must not stop evaluation
-            log.exception("rules: preparing the evaluation failed")
+            log.exception("rules_prepare_failed")
         cache: dict[tuple[object, ...], Vector] = {}  # aggregates shared by the groups due now
         for group in self.ruleset.groups:
             due = self._due.get(group.name)
@@ -163,7 +168,7 @@ class RuleRuntime:
                 if missed:
                     self._groups[group.name].missed += missed
                     self._metrics.missed.labels(group.name).inc(missed)
-        return self.current_alerts()
+                    log.warning("rules_group_missed_evaluations", group=group.name, missed=missed)
 
     def _refresh_pin(self) -> None:
         row = self._conn.execute("SELECT pinned_at FROM rule_baselines").fetchone()
@@ -180,7 +185,7 @@ class RuleRuntime:
             status.failures += 1
             status.last_error = f"{type(exc).__name__}: {exc}"
             self._metrics.failed(group.name)
-            log.exception("rules: group %s failed", group.name)
+            log.exception("rules_group_failed", group=group.name)
             return
         for rule, result in outcome.rules:
             key = rule_key(rule)
@@ -199,17 +204,21 @@ class RuleRuntime:
         try:
             self._state_store.save(key, states)
         except sqlite3.Error:
-            log.exception("rules: saving alert state of %s failed", key)
+            log.exception("rules_state_save_failed", rule=key)
 
     # ---------------------------------------------------------------------------- reload
 
     def reload(self) -> bool:
         """Re-read the rule files; on any problem keep the current rules and report it."""
+        with self._lock:
+            return self._reload()
+
+    def _reload(self) -> bool:
         ruleset, problems = check_rules(self.config.rules.paths, self.defaults)
         self.last_reload = self.clock()
         if problems:
             self.reload_error = describe(problems)
-            log.error("rules: reload failed, keeping the previous rules:\n%s", self.reload_error)
+            log.error("rules_reload_failed", problems=self.reload_error, kept="previous rules")
             return False
         keys = {rule_key(rule) for rule in ruleset.rules}
         self.states = {key: states for key, states in self.states.items() if key in keys}
