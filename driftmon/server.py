@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -262,6 +262,33 @@ async def get_overlay(request: Request) -> Response:
     return FileResponse(sample.overlay_path, media_type="image/png")
 
 
+async def compare_versions(request: Request) -> Response:
+    """
+    summary: Two model versions side by side (query a, b, limit ≤ 1000, format html|json)
+    responses: {200: {description: scores, latency and failing pictures of both}, 400: {description: missing a or b}}
+    """
+    from driftmon.compare import compare, render_html
+
+    state: AppState = request.app.state.driftmon
+    a, b = request.query_params.get("a"), request.query_params.get("b")
+    if not a or not b:
+        raise BadRequest(400, "give both model versions: ?a=v1&b=v2")
+    try:
+        limit = min(max(int(request.query_params.get("limit", "500")), 1), 1000)
+    except ValueError as exc:
+        raise BadRequest(400, "limit must be an integer") from exc
+    samples_a = await anyio.to_thread.run_sync(state.store.recent, limit, a)
+    samples_b = await anyio.to_thread.run_sync(state.store.recent, limit, b)
+    result = compare(a, samples_a, b, samples_b)
+    if request.query_params.get("format") == "json":
+        return JSONResponse(result)
+    worst = {
+        version: sorted((s for s in found if s.overlay_path), key=lambda s: s.scores.get("text_fidelity") or 0.0)[:6]
+        for version, found in ((a, samples_a), (b, samples_b))
+    }
+    return HTMLResponse(render_html(result, worst))
+
+
 async def metrics(request: Request) -> Response:
     """
     summary: Prometheus metrics
@@ -337,6 +364,7 @@ def make_app(state: AppState, protected_prefix: str = "/v1/") -> Starlette:
         Route("/v1/samples/recent", recent_samples, methods=["GET"]),
         Route("/v1/samples/{sample_id}", get_sample, methods=["GET"]),
         Route("/v1/samples/{sample_id}/overlay.png", get_overlay, methods=["GET"]),
+        Route("/v1/compare", compare_versions, methods=["GET"]),
         Route("/v1/alerts", alerts, methods=["GET"]),
         Route("/v1/rules", rules, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

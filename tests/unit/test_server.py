@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from driftmon.metrics import Metrics
 from driftmon.pipeline import ScoringWorker, is_sampled
+from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.server import AppState, make_app
 from driftmon.store import Store
 from tests.imaging import huge_png_header, png_bytes
@@ -144,3 +145,27 @@ def test_sampling_is_stable_per_request_id() -> None:
     first = [is_sampled(i, 0.1, 0.5) for i in ids]
     assert first == [is_sampled(i, 0.1, 0.99) for i in ids]
     assert 0.08 < sum(first) / len(ids) < 0.12
+
+
+def _scored(sample_id: str, version: str, fidelity: float, latency: float) -> ScoredSample:
+    return ScoredSample(
+        id=sample_id, source="push", received_at=1000.0, scored_at=1001.0,
+        meta=SampleMeta(model_version=version, latency_seconds=latency),
+        scores={"text_fidelity": fidelity}, ocr_text="x", expected_text="x", evidence={},
+        failing=fidelity < 0.85,
+    )
+
+
+def test_compare_two_versions_side_by_side(state: AppState) -> None:
+    """/v1/compare reports both versions' means and latency and the difference b − a."""
+    for i in range(4):
+        state.store.add(_scored(f"a{i}", "v1", 0.9 + i * 0.02, 0.085))
+        state.store.add(_scored(f"b{i}", "v2", 0.6 + i * 0.02, 0.32))
+    body = call(state, "GET", "/v1/compare", params={"a": "v1", "b": "v2", "format": "json"}).json()
+    assert body["a"]["samples"] == body["b"]["samples"] == 4
+    assert body["delta_b_minus_a"]["text_fidelity"] == pytest.approx(-0.3)
+    assert body["delta_b_minus_a"]["latency_p50_seconds"] == pytest.approx(0.235)
+    page = call(state, "GET", "/v1/compare", params={"a": "v1", "b": "v2"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "v1 vs v2" in page.text
+    assert call(state, "GET", "/v1/compare", params={"a": "v1"}).status_code == 400
