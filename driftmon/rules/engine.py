@@ -76,17 +76,30 @@ def render_annotations(rule: Rule, key: LabelKey, value: float | None) -> dict[s
     return {name: template.render(labels, value) for name, template in rule.annotations.items()}
 
 
-def step(rule: Rule, previous: Mapping[str, Instance], vector: Vector, now: float) -> States:
-    """Advance one rule's instances given its expression's value at `now`."""
+def step(
+    rule: Rule, previous: Mapping[str, Instance], vector: Vector, now: float, hold_unknown: bool = False
+) -> States:
+    """Advance one rule's instances given its expression's value at `now`.
+
+    With `hold_unknown` (the restore grace after a restart, while windows refill) an active
+    instance whose element is absent or has no data keeps its state; only a false one clears.
+    """
     true_now: dict[str, tuple[LabelKey, float | None]] = {}
+    false_now: set[str] = set()
     for key, elem in vector.items():
+        fp = fingerprint(alert_labels(rule, key))
         if elem.cond is True:
-            true_now[fingerprint(alert_labels(rule, key))] = (key, elem.value)
+            true_now[fp] = (key, elem.value)
+        elif elem.cond is False:
+            false_now.add(fp)
     states: States = {}
     for fp, (key, value) in true_now.items():
         states[fp] = _activate(rule, previous.get(fp), key, value, now)
     for fp, prev in previous.items():
         if fp in true_now:
+            continue
+        if hold_unknown and fp not in false_now and prev.state != "inactive":
+            states[fp] = replace(prev, last_evaluated_at=now)
             continue
         kept = _deactivate(rule, prev, now)
         if kept is not None:
@@ -148,14 +161,16 @@ class GroupOutcome:
     drift: dict[tuple[str, str, LabelKey], float] = field(default_factory=dict)
 
 
-def evaluate_rule(rule: Rule, previous: Mapping[str, Instance], ctx: Context) -> RuleOutcome:
+def evaluate_rule(
+    rule: Rule, previous: Mapping[str, Instance], ctx: Context, hold_unknown: bool = False
+) -> RuleOutcome:
     """Evaluate one rule; an exception leaves its states as they were and sets health "err"."""
     clock = time.perf_counter
     started = clock()
     try:
         value = evaluate(rule.expr, ctx)
         vector = value if isinstance(value, dict) else {}
-        states = step(rule, previous, vector, ctx.now)
+        states = step(rule, previous, vector, ctx.now, hold_unknown)
         nodata = sum(1 for e in vector.values() if e.cond is None)
         return RuleOutcome(states, health_of(vector), None, clock() - started, nodata)
     except Exception as exc:  # a broken rule must never stop the others
@@ -170,17 +185,21 @@ def evaluate_group(
     baselines: BaselineSource | None = None,
     cache: dict[tuple[object, ...], Vector] | None = None,
     plan: Mapping[tuple[object, ...], frozenset[str]] | None = None,
+    hold_until: Mapping[str, float] | None = None,
 ) -> GroupOutcome:
     """Evaluate every rule of `group` at `now`; `states` maps rule name → its previous states.
 
     Pass one `cache` to all groups evaluated at the same instant to share aggregates between
     them, and the ruleset's `plan_order_stats` as `plan` to compute quantiles together.
+    `hold_until` maps rule keys to the end of their restore grace (see `step`).
     """
     ctx = Context(view, now, baselines or NoBaselines(), {} if cache is None else cache, plan or {})
     outcome = GroupOutcome()
     started = time.perf_counter()
     for rule in group.rules:
-        result = evaluate_rule(rule, states.get(rule_key(rule), {}), ctx)
+        key = rule_key(rule)
+        hold = hold_until is not None and now < hold_until.get(key, float("-inf"))
+        result = evaluate_rule(rule, states.get(key, {}), ctx, hold)
         outcome.rules.append((rule, result))
         outcome.failures += result.health == "err"
     outcome.duration = time.perf_counter() - started

@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from driftmon.alerts import Alert
 from driftmon.config import Config
 from driftmon.rules.baselines import Baselines, PinStore
+from driftmon.rules.compile import max_window
 from driftmon.rules.engine import Health, Instance, States, evaluate_group, rule_key
 from driftmon.rules.evaluate import Vector, plan_order_stats
 from driftmon.rules.model import Group, Rule, RuleSet, check_rules, defaults_from, describe, load_rules
@@ -110,6 +111,7 @@ class RuleRuntime:
         self._pin_stamp: float | None = None
         now = clock()
         self.states: dict[str, States] = self._state_store.load(now)
+        self._hold_until = self._restore_grace(now)
         rules = config.rules
         self.baselines = Baselines(self.window, rules.baseline_min_samples, rules.baseline_window)
         self._lock = threading.Lock()
@@ -122,6 +124,16 @@ class RuleRuntime:
         self._metrics = _Metrics(self)
         if hydrate:
             self.hydrate(now)
+
+    def _restore_grace(self, now: float) -> dict[str, float]:
+        """Rules with restored active alerts: until their longest window has refilled, no data
+        does not clear them (signals that are not stored, e.g. probe or GPU readings, start empty
+        after a restart) — as Prometheus's ``for_grace_period`` protects restored alerts."""
+        return {
+            rule_key(rule): now + max_window(rule.expr)
+            for rule in self.ruleset.rules
+            if any(inst.state != "inactive" for inst in self.states.get(rule_key(rule), {}).values())
+        }
 
     # ---------------------------------------------------------------------------- data in
 
@@ -180,7 +192,9 @@ class RuleRuntime:
     def _evaluate_group(self, group: Group, now: float, cache: dict[tuple[object, ...], Vector]) -> None:
         status = self._groups.setdefault(group.name, GroupStatus())
         try:
-            outcome = evaluate_group(group, self.states, self.window, now, self.baselines, cache, self._plan)
+            outcome = evaluate_group(
+                group, self.states, self.window, now, self.baselines, cache, self._plan, self._hold_until
+            )
         except Exception as exc:  # counted, reported, and the other groups still run
             status.failures += 1
             status.last_error = f"{type(exc).__name__}: {exc}"

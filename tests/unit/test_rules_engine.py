@@ -41,13 +41,13 @@ def make_rule(tmp_path: Path, for_: str = "5m", keep: str = "0s", expr: str = "f
     return load_rules([path]).rules[0]
 
 
-def run(rule: Rule, truths: list[bool | None], interval: float = 30.0) -> list[States]:
+def run(rule: Rule, truths: list[bool | None], interval: float = 30.0, hold: bool = False) -> list[States]:
     """Step the rule once per interval with the element true/false/unknown; states after each step."""
     states: States = {}
     history = []
     for index, truth in enumerate(truths):
         vector = {KEY: Elem(0.6 if truth else 0.9, truth)}
-        states = step(rule, states, vector, index * interval)
+        states = step(rule, states, vector, index * interval, hold_unknown=hold)
         history.append(states)
     return history
 
@@ -119,6 +119,17 @@ def test_no_data_is_not_true(tmp_path: Path) -> None:
     assert only(firing[-1]).state == "inactive" and only(firing[-1]).resolved_at == 90.0  # type: ignore[union-attr]
 
 
+def test_restore_grace_holds_unknown_but_not_false(tmp_path: Path) -> None:
+    """With hold_unknown, absent or no-data keeps a firing alert; a false element still resolves it."""
+    rule = make_rule(tmp_path, for_="0s")
+    states = step(rule, {}, {KEY: Elem(0.6, True)}, 0.0)
+    held = step(rule, states, {}, 30.0, hold_unknown=True)
+    held = step(rule, held, {KEY: Elem(None, None)}, 60.0, hold_unknown=True)
+    assert only(held).state == "firing" and only(held).fired_at == 0.0  # type: ignore[union-attr]
+    cleared = step(rule, held, {KEY: Elem(0.9, False)}, 90.0, hold_unknown=True)
+    assert only(cleared).state == "inactive"  # type: ignore[union-attr]
+
+
 def test_absent_element_resolves(tmp_path: Path) -> None:
     """An element that disappears from the vector (no sample in the window) resolves the alert."""
     rule = make_rule(tmp_path, for_="0s")
@@ -174,13 +185,13 @@ durations = st.sampled_from(["0s", "30s", "1m", "5m"])
 
 
 @settings(max_examples=150, deadline=None)
-@given(truths, durations, st.sampled_from(["0s", "1m"]))
-def test_state_machine_invariants(sequence: list[bool | None], for_: str, keep: str) -> None:
-    """For any sequence: never firing → pending; pending only with for > 0; resolved only after firing;
-    fired_at never changes while an instance lives."""
+@given(truths, durations, st.sampled_from(["0s", "1m"]), st.booleans())
+def test_state_machine_invariants(sequence: list[bool | None], for_: str, keep: str, hold: bool) -> None:
+    """For any sequence (with or without the restore grace): never firing → pending; pending only
+    with for > 0; resolved only after firing; fired_at never changes while an instance lives."""
     rule = cached_rule(for_, keep)
     previous: Instance | None = None
-    for states in run(rule, sequence):
+    for states in run(rule, sequence, hold=hold):
         current = only(states)
         if current is not None:
             if current.state == "pending":

@@ -181,6 +181,32 @@ def test_restart_mid_pending_keeps_active_at(setup: tuple[Config, Store, Path]) 
     assert alerts[0].fired_at is not None and alerts[0].fired_at - active_at <= 120 + 30
 
 
+def test_restart_keeps_alerts_on_signals_that_are_not_stored(tmp_path: Path) -> None:
+    """Probe outcomes are not in the store: after a restart the window is empty, yet the restored
+    firing alert is held (same startsAt) until its window could have refilled, then resolves."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "p.yaml").write_text(
+        "groups:\n  - name: probes\n    interval: 30s\n    rules:\n      - alert: ProbeFailing\n"
+        "        expr: avg(probe_failure[5m]) > 0.5\n        by: [probe]\n"
+    )
+    config = Config(rules=RulesConfig(paths=[rules]), store=StoreConfig(path=tmp_path / "d.db"))
+    store = Store(config.store.path)
+    clock = Clock()
+    first = RuleRuntime(config, store, clock)
+    first.record(T0, {"source": "probe", "probe": "sign"}, {"probe_failure": 1.0})
+    fired = first.evaluate(T0)[0]
+    assert fired.state == "firing"
+    first.close()
+    clock.now = T0 + 60
+    second = RuleRuntime(config, store, clock)
+    for now in (T0 + 60, T0 + 90, T0 + 330):
+        alerts = second.evaluate(now)
+        assert [(a.state, a.fired_at) for a in alerts] == [("firing", fired.fired_at)]
+    resolved = second.evaluate(T0 + 390)
+    assert [(a.state, a.resolved_at) for a in resolved] == [("inactive", T0 + 390)]
+
+
 def test_hydrates_from_the_store(setup: tuple[Config, Store, Path]) -> None:
     """Samples already in the store count at start: the first evaluation sees their window."""
     config, store, _ = setup
