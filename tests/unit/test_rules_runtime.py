@@ -298,3 +298,26 @@ def test_shipped_rules_load_in_the_runtime(tmp_path: Path) -> None:
     runtime = RuleRuntime(config, Store(config.store.path), Clock())
     assert runtime.evaluate(T0) == []
     assert all(r["health"] == "nodata" for g in runtime.rules_status()["groups"] for r in g["rules"])
+
+
+def test_drift_statistic_gauge(tmp_path: Path) -> None:
+    """A drift() rule publishes its statistic as driftmon_drift_statistic{signal, method, labels}."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "d.yaml").write_text(
+        "groups:\n  - name: drift\n    rules:\n      - alert: FidelityDrift\n"
+        '        expr: drift(fidelity[10m], baseline, method="ks") > 0.5\n        by: [model_version]\n'
+    )
+    config = Config(
+        rules=RulesConfig(paths=[rules], baseline_min_samples=5), store=StoreConfig(path=tmp_path / "d.db")
+    )
+    runtime = RuleRuntime(config, Store(config.store.path), Clock())
+    registry = CollectorRegistry()
+    runtime.register(registry)
+    for index in range(10):
+        runtime.record(T0 - 2000 + index, {"model_version": "v1"}, {"text_fidelity": 0.9 + index / 1000})
+        runtime.record(T0 - 100 + index, {"model_version": "v2"}, {"text_fidelity": 0.6 + index / 1000})
+    alerts = runtime.evaluate(T0)
+    labels = {"signal": "text_fidelity", "method": "ks", "model_version": "v2"}
+    assert registry.get_sample_value("driftmon_drift_statistic", labels) == 1.0
+    assert [(a.labels["model_version"], a.value) for a in alerts] == [("v2", 1.0)]
