@@ -153,7 +153,8 @@ class ScoringWorker:
         """Stop taking work; score until the grace ends, then spool what is left. Returns spooled count."""
         self._deadline = time.monotonic() + grace_seconds
         self._stop.set()
-        self._thread.join(timeout=grace_seconds)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=grace_seconds)
         if self._thread.is_alive():
             # a batch is in flight: torch cannot be interrupted, and exiting under a running
             # forward aborts the process, so let that one batch finish (bounded)
