@@ -59,21 +59,34 @@ class DemoPlan:
 
 def demo_config(plan: DemoPlan, data_dir: Path) -> Config:
     """The daemon's configuration for the demo: loopback, push + probes, the demo rules."""
-    return Config.model_validate({
-        "server": {"host": "127.0.0.1", "port": plan.port, "shutdown_grace": 5},
-        "store": {"path": str(data_dir / "driftmon.db")},
-        "artifacts": {"dir": str(data_dir / "artifacts")},
-        "sources": {
-            "push": {"sample_ratio": 1.0},
-            "probe": {"enabled": True, "interval": 60, "prompts": str(DEMO_PROBES),
-                      "generator": {"kind": "openai_images", "url": f"http://127.0.0.1:{plan.generator_port}",
-                                    "model_version_path": "model_version"}},
-        },
-        "scoring": {"device": "auto", "queue_size": 64, "batch_size": 8},
-        "rules": {"paths": [str(DEMO_RULES)], "evaluation_interval": 5, "baseline_min_samples": 10,
-                  "baseline_window": 600},
-        "logging": {"level": "warning", "format": "json"},
-    })
+    return Config.model_validate(
+        {
+            "server": {"host": "127.0.0.1", "port": plan.port, "shutdown_grace": 5},
+            "store": {"path": str(data_dir / "driftmon.db")},
+            "artifacts": {"dir": str(data_dir / "artifacts")},
+            "sources": {
+                "push": {"sample_ratio": 1.0},
+                "probe": {
+                    "enabled": True,
+                    "interval": 60,
+                    "prompts": str(DEMO_PROBES),
+                    "generator": {
+                        "kind": "openai_images",
+                        "url": f"http://127.0.0.1:{plan.generator_port}",
+                        "model_version_path": "model_version",
+                    },
+                },
+            },
+            "scoring": {"device": "auto", "queue_size": 64, "batch_size": 2},
+            "rules": {
+                "paths": [str(DEMO_RULES)],
+                "evaluation_interval": 5,
+                "baseline_min_samples": 10,
+                "baseline_window": 600,
+            },
+            "logging": {"level": "warning", "format": "json"},
+        }
+    )
 
 
 def phase(plan: DemoPlan, elapsed: float) -> str:
@@ -91,8 +104,12 @@ async def drive_traffic(plan: DemoPlan, generator: DemoGenerator, stop: asyncio.
             wanted = phase(plan, time.monotonic() - started)
             if generator.version != wanted:
                 generator.set_version(wanted)
-            body = {"prompt": rng.choice(PROMPTS), "size": f"{plan.size}x{plan.size}",
-                    "response_format": "b64_json", "seed": rng.randrange(1 << 30)}
+            body = {
+                "prompt": rng.choice(PROMPTS),
+                "size": f"{plan.size}x{plan.size}",
+                "response_format": "b64_json",
+                "seed": rng.randrange(1 << 30),
+            }
             with contextlib.suppress(httpx.HTTPError):
                 await client.post(url, json=body)
             with contextlib.suppress(TimeoutError):
@@ -106,7 +123,9 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         by_version[sample["model_version"]].append(sample)
     summary = {}
     for version, items in sorted(by_version.items()):
-        fidelity = [s["scores"]["text_fidelity"] for s in items if s["scores"].get("text_fidelity") is not None]
+        fidelity = [
+            s["scores"]["text_fidelity"] for s in items if s["scores"].get("text_fidelity") is not None
+        ]
         latency = [s["latency_seconds"] for s in items if s.get("latency_seconds") is not None]
         summary[version] = {
             "samples": len(items),
@@ -118,33 +137,55 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def render_view(plan: DemoPlan, elapsed: float, summary: dict[str, dict[str, float]],
-                alerts: list[dict[str, Any]], ready: bool) -> Group:
+def render_view(
+    plan: DemoPlan,
+    elapsed: float,
+    summary: dict[str, dict[str, float]],
+    alerts: list[dict[str, Any]],
+    ready: bool,
+) -> Group:
     """The live terminal view."""
     table = Table(title="recent samples by model version (last 200)", expand=True)
     for column in ("model", "samples", "text fidelity", "p50 latency", "failing", "text in margin"):
         table.add_column(column, justify="right")
     for version, row in summary.items():
         colour = "green" if row["fidelity"] >= 0.85 else "red"
-        table.add_row(version, f"{row['samples']:.0f}", Text(f"{row['fidelity']:.2f}", style=colour),
-                      f"{row['latency_p50'] * 1000:.0f} ms", f"{row['failing']:.0%}", f"{row['margin']:.0%}")
+        table.add_row(
+            version,
+            f"{row['samples']:.0f}",
+            Text(f"{row['fidelity']:.2f}", style=colour),
+            f"{row['latency_p50'] * 1000:.0f} ms",
+            f"{row['failing']:.0%}",
+            f"{row['margin']:.0%}",
+        )
     alert_table = Table(title="alerts", expand=True)
     for column in ("alert", "state", "model", "since", "summary"):
         alert_table.add_column(column)
     for alert in alerts:
         style = {"firing": "bold red", "pending": "yellow"}.get(alert["state"], "green")
-        alert_table.add_row(alert["labels"].get("alertname", "?"), Text(alert["state"], style=style),
-                            alert["labels"].get("model_version", ""), str(alert.get("startsAt") or alert.get("activeAt")),
-                            alert["annotations"].get("summary", ""))
+        alert_table.add_row(
+            alert["labels"].get("alertname", "?"),
+            Text(alert["state"], style=style),
+            alert["labels"].get("model_version", ""),
+            str(alert.get("startsAt") or alert.get("activeAt")),
+            alert["annotations"].get("summary", ""),
+        )
     status = "models loading…" if not ready else f"generator serving {phase(plan, elapsed)}"
-    header = Text(f"driftmon demo  t={elapsed:5.0f}s  {status}  (swap to v2 at {plan.swap_at:.0f}s, "
-                  f"back to v1 at {plan.swap_back_at:.0f}s)", style="bold")
-    footer = Text(f"metrics http://127.0.0.1:{plan.port}/metrics · samples /v1/samples/recent · "
-                  f"alerts /v1/alerts · pictures /v1/samples/<id>/overlay.png · Ctrl-C stops")
+    header = Text(
+        f"driftmon demo  t={elapsed:5.0f}s  {status}  (swap to v2 at {plan.swap_at:.0f}s, "
+        f"back to v1 at {plan.swap_back_at:.0f}s)",
+        style="bold",
+    )
+    footer = Text(
+        f"metrics http://127.0.0.1:{plan.port}/metrics · samples /v1/samples/recent · "
+        f"alerts /v1/alerts · pictures /v1/samples/<id>/overlay.png · Ctrl-C stops"
+    )
     return Group(header, table, alert_table, footer)
 
 
-async def _poll(client: httpx.AsyncClient, base: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+async def _poll(
+    client: httpx.AsyncClient, base: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
     try:
         samples = (await client.get(f"{base}/v1/samples/recent", params={"limit": 200})).json()
         alerts = (await client.get(f"{base}/v1/alerts")).json()
@@ -159,8 +200,15 @@ async def run_demo(plan: DemoPlan, live: bool = True) -> dict[str, dict[str, flo
     data_dir = plan.data_dir or Path(tempfile.mkdtemp(prefix="driftmon-demo-"))
     daemon = Daemon(demo_config(plan, data_dir))
     generator = DemoGenerator(push_to=f"http://127.0.0.1:{plan.port}/v1/samples", push_ratio=1.0)
-    gen_server = uvicorn.Server(uvicorn.Config(make_generator_app(generator), host="127.0.0.1",
-                                               port=plan.generator_port, log_config=None, access_log=False))
+    gen_server = uvicorn.Server(
+        uvicorn.Config(
+            make_generator_app(generator),
+            host="127.0.0.1",
+            port=plan.generator_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
     stop = asyncio.Event()
     tasks = [asyncio.create_task(daemon.serve()), asyncio.create_task(gen_server.serve())]
     traffic = asyncio.create_task(drive_traffic(plan, generator, stop))
