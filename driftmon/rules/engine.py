@@ -157,8 +157,8 @@ class GroupOutcome:
     rules: list[tuple[Rule, RuleOutcome]] = field(default_factory=list)
     duration: float = 0.0
     failures: int = 0
-    #: drift statistics computed: (signal, method, labels) → value
-    drift: dict[tuple[str, str, LabelKey], float] = field(default_factory=dict)
+    #: gauges computed for export (see `Context.gauges`)
+    gauges: dict[tuple[str, LabelKey], float] = field(default_factory=dict)
 
 
 def evaluate_rule(
@@ -203,7 +203,7 @@ def evaluate_group(
         outcome.rules.append((rule, result))
         outcome.failures += result.health == "err"
     outcome.duration = time.perf_counter() - started
-    outcome.drift = ctx.drift
+    outcome.gauges = ctx.gauges
     return outcome
 
 

@@ -17,8 +17,9 @@ from typing import Protocol
 import numpy as np
 
 from driftmon.drift import drift_statistic
+from driftmon.durations import format_duration
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar, walk
-from driftmon.rules.window import Array, LabelKey, Matchers
+from driftmon.rules.window import Array, LabelKey, Matchers, label_key
 
 ORDER_STATS = frozenset({"min", "max", *QUANTILES})
 
@@ -76,8 +77,9 @@ class Context:
     cache: dict[tuple[object, ...], Vector] = field(default_factory=dict)
     #: order statistics used per selection (see `plan_order_stats`): computed together
     plan: Mapping[tuple[object, ...], frozenset[str]] = field(default_factory=dict)
-    #: drift statistics computed in this evaluation: (signal, method, labels) → value
-    drift: dict[tuple[str, str, LabelKey], float] = field(default_factory=dict)
+    #: gauges this evaluation computed for export: (metric name, all its labels) → value;
+    #: drift() → driftmon_drift_statistic, ratio()/delta() → driftmon_baseline_comparison
+    gauges: dict[tuple[str, LabelKey], float] = field(default_factory=dict)
 
 
 def aggregate(func: str, values: Array, window: float, param: float | None) -> float:
@@ -212,11 +214,31 @@ def _baseline(node: BaselineAgg, ctx: Context) -> Vector:
             out[labels] = Elem(None)
             continue
         base = aggregate(node.agg.func, reference, node.agg.window, node.agg.param)
-        if node.kind == "delta":
-            out[labels] = Elem(elem.value - base)
-        else:
-            out[labels] = Elem(elem.value / base if base != 0 else None)
+        value = elem.value - base if node.kind == "delta" else (elem.value / base if base != 0 else None)
+        out[labels] = Elem(value)
+        if value is not None:
+            ctx.gauges[(BASELINE_GAUGE, baseline_gauge_labels(node, labels))] = value
     return out
+
+
+DRIFT_GAUGE = "driftmon_drift_statistic"
+BASELINE_GAUGE = "driftmon_baseline_comparison"
+
+
+def drift_gauge_labels(node: Drift, labels: LabelKey) -> LabelKey:
+    """driftmon_drift_statistic's labels for one element: signal, method and the element's."""
+    return label_key({**dict(labels), "signal": node.agg.signal, "method": node.method})
+
+
+def baseline_gauge_labels(node: BaselineAgg, labels: LabelKey) -> LabelKey:
+    """driftmon_baseline_comparison's labels: comparison, aggregate, signal, window, element's."""
+    identity = {
+        "comparison": node.kind,
+        "aggregate": node.agg.func,
+        "signal": node.agg.signal,
+        "window": format_duration(node.agg.window),
+    }
+    return label_key({**dict(labels), **identity})
 
 
 def _drift(node: Drift, ctx: Context) -> Vector:
@@ -229,7 +251,7 @@ def _drift(node: Drift, ctx: Context) -> Vector:
             out[labels] = Elem(None)
         else:
             statistic = drift_statistic(node.method, _thin(values), _thin(reference))
-            ctx.drift[(agg.signal, node.method, labels)] = statistic
+            ctx.gauges[(DRIFT_GAUGE, drift_gauge_labels(node, labels))] = statistic
             out[labels] = Elem(statistic)
     return out
 

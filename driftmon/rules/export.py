@@ -11,11 +11,14 @@ Each window aggregation becomes a recording rule over driftmon's metrics, named
     gauges (GPU, queue)     avg|min|max by (L) (avg|min|max_over_time(...[w]))
     min_samples N           (<value> and on (L) <count record> >= N)
     drift(s[w], baseline)   max by (L) (driftmon_drift_statistic{signal=..., method=...})
-                            (the gauge the daemon's own engine publishes)
+    ratio|delta(agg, baseline)
+                            avg by (L) (driftmon_baseline_comparison{comparison, aggregate,
+                            signal, window}) — gauges the daemon's own engine publishes, since
+                            only the daemon knows each version's baseline
 
-What PromQL cannot express (baseline ratio/delta, min/max of a histogram, a signal without a
-metric, a `by` label the metric lacks) is reported by rule name in `ExportResult.skipped` and
-printed on stderr by the CLI; the rule is left out whole, never exported half.
+What PromQL cannot express (min/max of a histogram, a signal without a metric, a `by` label the
+metric lacks) is reported by rule name in `ExportResult.skipped` and printed on stderr by the CLI;
+the rule is left out whole, never exported half.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import yaml
 
 from driftmon.durations import format_duration
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
+from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE
 from driftmon.rules.model import Rule, RuleSet
 
 RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0)
@@ -173,6 +177,16 @@ def _suffix(matchers: tuple[tuple[str, str, str], ...]) -> str:
     return "".join(f"_{p}" for p in parts)
 
 
+def _grouped_matchers(agg: Agg) -> tuple[tuple[str, str, str], ...]:
+    """Matchers on grouped labels select gauge series; others cannot (the gauge lacks them)."""
+    other = [m for m in agg.matchers if m[0] not in agg.labels]
+    if other:
+        raise Unexportable(
+            f"the published gauge has no label {', '.join(sorted({m[0] for m in other}))}: group by it"
+        )
+    return agg.matchers
+
+
 class _Translator:
     """Builds one rule's PromQL, adding the recording rules it uses to `records`."""
 
@@ -183,21 +197,21 @@ class _Translator:
         if isinstance(node, Scalar):
             return _number(node.value)
         if isinstance(node, Negate):
+            if isinstance(node.operand, Scalar):
+                return _number(-node.operand.value)
             return f"-({self.node(node.operand)})"
         if isinstance(node, Agg):
             return self.agg(node)
         if isinstance(node, Drift):
             return self.drift(node)
         if isinstance(node, BaselineAgg):
-            raise Unexportable(
-                f"{node.kind}(..., baseline) compares with the previous model version, which Prometheus "
-                "does not know; the daemon's own engine evaluates it"
-            )
+            return self.baseline(node)
         return self.binary(node)
 
     def operand(self, node: Compiled) -> str:
         text = self.node(node)
-        return f"({text})" if isinstance(node, BinOp | Negate) else text
+        wrap = isinstance(node, BinOp) or (isinstance(node, Negate) and not isinstance(node.operand, Scalar))
+        return f"({text})" if wrap else text
 
     def binary(self, node: BinOp) -> str:
         left, right = self.operand(node.left), self.operand(node.right)
@@ -215,10 +229,22 @@ class _Translator:
         return name
 
     def drift(self, node: Drift) -> str:
+        """Any pod's drift: max over the statistic the daemon publishes."""
         agg = node.agg
-        matchers = (("signal", "=", agg.signal), ("method", "=", node.method))
-        extra = [m for m in agg.matchers if m[0] in agg.labels]
-        return _sum(agg.labels, _selector("driftmon_drift_statistic", (*matchers, *extra)), "max")
+        identity = (("signal", "=", agg.signal), ("method", "=", node.method))
+        return _sum(agg.labels, _selector(DRIFT_GAUGE, (*identity, *_grouped_matchers(agg))), "max")
+
+    def baseline(self, node: BaselineAgg) -> str:
+        """The fleet's mean of the comparison each daemon publishes (Prometheus does not know
+        which model version came before: each daemon does)."""
+        agg = node.agg
+        identity = (
+            ("comparison", "=", node.kind),
+            ("aggregate", "=", agg.func),
+            ("signal", "=", agg.signal),
+            ("window", "=", format_duration(agg.window)),
+        )
+        return _sum(agg.labels, _selector(BASELINE_GAUGE, (*identity, *_grouped_matchers(agg))), "avg")
 
     def agg(self, node: Agg) -> str:
         signal = SIGNALS.get(node.signal)

@@ -37,8 +37,8 @@ from driftmon.alerts import Alert
 from driftmon.config import Config
 from driftmon.rules.baselines import Baselines, PinStore
 from driftmon.rules.compile import max_window
-from driftmon.rules.engine import Health, Instance, States, evaluate_group, rule_key
-from driftmon.rules.evaluate import Vector, plan_order_stats
+from driftmon.rules.engine import Health, States, evaluate_group, rule_key
+from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE, Vector, plan_order_stats
 from driftmon.rules.model import Group, Rule, RuleSet, check_rules, defaults_from, describe, load_rules
 from driftmon.rules.state import AlertStateStore
 from driftmon.rules.window import LabelKey, WindowStore
@@ -118,7 +118,7 @@ class RuleRuntime:
         self._due: dict[str, float] = {}
         self._groups: dict[str, GroupStatus] = {}
         self._rules: dict[str, RuleStatus] = {}
-        self._drift: dict[tuple[str, str, LabelKey], float] = {}
+        self._gauges: dict[str, dict[tuple[str, LabelKey], float]] = {}  # by group
         self.reload_error: str | None = None
         self.last_reload: float = now
         self._metrics = _Metrics(self)
@@ -211,7 +211,7 @@ class RuleRuntime:
         status.last_evaluation, status.duration = now, outcome.duration
         status.failures += outcome.failures
         status.last_error = next((r.error for _, r in outcome.rules if r.error), None)
-        self._drift.update(outcome.drift)
+        self._gauges[group.name] = outcome.gauges
         self._metrics.evaluated(group.name, outcome.duration, now)
 
     def _persist(self, key: str, states: States) -> None:
@@ -299,14 +299,15 @@ class RuleRuntime:
             "alerts": [alert_json(i.to_alert()) for i in self.states.get(key, {}).values()],
         }
 
-    def drift_statistics(self) -> dict[tuple[str, str, LabelKey], float]:
-        """The latest drift statistics by (signal, method, labels)."""
-        return dict(self._drift)
+    def gauges(self) -> dict[tuple[str, LabelKey], float]:
+        """The latest drift statistics and baseline comparisons: (metric, labels) → value."""
+        return {key: value for group in list(self._gauges.values()) for key, value in group.items()}
 
     # ---------------------------------------------------------------------------- metrics
 
     def register(self, registry: CollectorRegistry) -> None:
-        """Register driftmon_alerts, driftmon_drift_statistic and the rule evaluation metrics."""
+        """Register driftmon_alerts, driftmon_drift_statistic, driftmon_baseline_comparison and the
+        rule evaluation metrics."""
         self._metrics.register(registry)
 
     def close(self) -> None:
@@ -377,32 +378,31 @@ class _Metrics:
 
 
 _ALERTS_HELP = "Pending and firing alerts (1 per instance), like ALERTS."
-_DRIFT_HELP = "Latest drift statistic of a rule's drift()."
+_GAUGE_HELP = {
+    DRIFT_GAUGE: "Latest statistic of a rule's drift() (ks, psi or wasserstein) against the baseline.",
+    BASELINE_GAUGE: "Latest value of a rule's ratio() or delta() of an aggregate against the baseline.",
+}
 
 
 class _AlertCollector(Collector):
-    """driftmon_alerts (as Prometheus's ALERTS) and driftmon_drift_statistic, read at scrape."""
+    """driftmon_alerts (as Prometheus's ALERTS) and the rules' baseline gauges, read at scrape."""
 
     def __init__(self, runtime: RuleRuntime) -> None:
         self.runtime = runtime
 
     def describe(self) -> Iterable[Metric]:
-        return [
-            Metric("driftmon_alerts", _ALERTS_HELP, "gauge"),
-            Metric("driftmon_drift_statistic", _DRIFT_HELP, "gauge"),
-        ]
+        gauges = [Metric(name, text, "gauge") for name, text in _GAUGE_HELP.items()]
+        return [Metric("driftmon_alerts", _ALERTS_HELP, "gauge"), *gauges]
 
     def collect(self) -> Iterable[Metric]:
         alerts = Metric("driftmon_alerts", _ALERTS_HELP, "gauge")
         for alert in self.runtime.current_alerts():
             if alert.state != "inactive":
                 alerts.add_sample("driftmon_alerts", {**alert.labels, "alertstate": alert.state}, 1.0)
-        drift = Metric("driftmon_drift_statistic", _DRIFT_HELP, "gauge")
-        for (signal, method, labels), value in sorted(self.runtime.drift_statistics().items()):
-            drift.add_sample(
-                "driftmon_drift_statistic", {**dict(labels), "signal": signal, "method": method}, value
-            )
-        return [alerts, drift]
+        gauges = {name: Metric(name, text, "gauge") for name, text in _GAUGE_HELP.items()}
+        for (name, labels), value in sorted(self.runtime.gauges().items()):
+            gauges[name].add_sample(name, dict(labels), value)
+        return [alerts, *gauges.values()]
 
 
-__all__ = ["GroupStatus", "Instance", "RuleRuntime", "RuleStatus", "alert_json", "defaults_from"]
+__all__ = ["GroupStatus", "RuleRuntime", "RuleStatus", "alert_json"]

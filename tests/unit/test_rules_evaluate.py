@@ -211,7 +211,8 @@ def test_drift_uses_the_scipy_statistic(method: str) -> None:
     assert isinstance(result, dict)
     assert result[V2].value == pytest.approx(drift_statistic(method, current, reference))
     assert result[V2].cond is True
-    assert ctx.drift[("text_fidelity", method, V2)] == result[V2].value
+    gauge_labels = (("method", method), ("model_version", "v2"), ("signal", "text_fidelity"))
+    assert ctx.gauges[("driftmon_drift_statistic", gauge_labels)] == result[V2].value
 
 
 def test_drift_statistics_are_small_for_the_same_distribution() -> None:

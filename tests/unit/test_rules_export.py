@@ -95,10 +95,24 @@ def test_drift_reads_the_published_gauge(tmp_path: Path) -> None:
     )
 
 
+def test_baseline_comparison_reads_the_published_gauge(tmp_path: Path) -> None:
+    """ratio()/delta() become thresholds on driftmon_baseline_comparison, averaged over pods."""
+    _, alert, _ = exported(tmp_path, "delta(avg(fidelity[30m]), baseline) < -0.1")
+    assert alert == (
+        'avg by (model_version) (driftmon_baseline_comparison{comparison="delta", aggregate="avg",'
+        ' signal="text_fidelity", window="30m"}) < -0.1'
+    )
+
+
+def test_gauge_needs_grouped_matchers(tmp_path: Path) -> None:
+    """A matcher on a label the gauge does not carry cannot be exported."""
+    _, alert, skipped = exported(tmp_path, 'ratio(p95(latency_seconds{source="probe"}[15m]), baseline) > 2')
+    assert alert is None and "the published gauge has no label source" in skipped[0]
+
+
 @pytest.mark.parametrize(
     ("expr", "by", "reason"),
     [
-        ("delta(avg(fidelity[30m]), baseline) < -0.1", "[model_version]", "previous model version"),
         ("min(fidelity[10m]) < 0.5", "[model_version]", "min() of a histogram"),
         ("avg(steps[10m]) > 50", "[model_version]", "signal 'steps' has no Prometheus metric"),
         ("avg(fidelity[10m]) < 0.5", "[probe]", "driftmon_text_fidelity_ratio has no label probe"),
@@ -119,7 +133,8 @@ def test_cli_export_writes_yaml_and_names_skipped_rules_on_stderr() -> None:
     assert result.exit_code == 0
     doc = yaml.safe_load(result.stdout)
     assert doc["kind"] == "PrometheusRule" and doc["spec"]["groups"]
-    assert "not exported: ModelSwapRegression" in result.stderr
+    assert "not exported: ProbeFailing" in result.stderr
+    assert "ModelSwapRegression" not in result.stderr
 
 
 def test_annotations_are_kept_verbatim(tmp_path: Path) -> None:

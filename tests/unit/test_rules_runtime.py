@@ -260,7 +260,8 @@ def test_failed_group_is_counted_and_others_run(setup: tuple[Config, Store, Path
 
 
 def test_pinned_baseline_is_used(setup: tuple[Config, Store, Path], tmp_path: Path) -> None:
-    """After `baseline pin`, delta() compares every version with the pinned one."""
+    """After `baseline pin`, delta() compares every version with the pinned one, and the comparison
+    is published as driftmon_baseline_comparison."""
     config, store, rules = setup
     (rules / "r.yaml").write_text(
         textwrap.dedent(
@@ -283,9 +284,14 @@ def test_pinned_baseline_is_used(setup: tuple[Config, Store, Path], tmp_path: Pa
         )
     assert pin_from_store(store, "v1", 3600.0, T0) == 10
     runtime = RuleRuntime(config, store, Clock())
+    registry = CollectorRegistry()
+    runtime.register(registry)
     runtime.record(T0 + 5, {"model_version": "v0"}, {"text_fidelity": 0.7})
     alerts = runtime.evaluate(T0 + 10)
     assert [(a.labels["model_version"], round(a.value or 0, 2)) for a in alerts] == [("v0", -0.25)]
+    gauge = {"comparison": "delta", "aggregate": "avg", "signal": "text_fidelity", "window": "10m"}
+    published = registry.get_sample_value("driftmon_baseline_comparison", {**gauge, "model_version": "v0"})
+    assert published == pytest.approx(-0.25)
     assert runtime.rules_status()["baseline"]["model_version"] == "v1"
 
 
