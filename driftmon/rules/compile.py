@@ -25,10 +25,23 @@ from driftmon.rules.expr import (
 )
 from driftmon.samples import TEXT_SCORES
 
+#: composition and alignment scores of driftmon.scoring.composition.COMPOSITION_SCORES (copied to
+#: keep this module free of cv2; a test keeps the two in sync)
+COMPOSITION_SIGNALS = (
+    "margin_violation",
+    "safe_area_ratio",
+    "legibility",
+    "blank",
+    "sharpness",
+    "size_ok",
+    "object_count_match",
+    "clip_score",
+)
 #: signals written by driftmon itself; rules may use these and `rules.extra_signals` from config
 KNOWN_SIGNALS = frozenset(
     {
         *TEXT_SCORES,
+        *COMPOSITION_SIGNALS,
         "fidelity",
         "latency_seconds",
         "steps",

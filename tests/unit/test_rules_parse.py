@@ -251,3 +251,12 @@ def test_shipped_rules_check_clean() -> None:
         assert {"summary", "description", "runbook_url"} <= set(rule.annotations)
         anchor = rule.annotations["runbook_url"].source.rsplit("#", 1)[1]
         assert anchor == rule.name.lower()
+
+
+def test_known_signals_include_every_score() -> None:
+    """Every text and composition score name the scorer emits is a known signal."""
+    from driftmon.rules.compile import KNOWN_SIGNALS
+    from driftmon.samples import TEXT_SCORES
+    from driftmon.scoring.composition import COMPOSITION_SCORES
+
+    assert set(TEXT_SCORES) | set(COMPOSITION_SCORES) <= KNOWN_SIGNALS
