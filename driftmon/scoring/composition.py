@@ -431,7 +431,7 @@ class CompositionScorer:
             return None
         from driftmon.scoring.objects import TransformersDetector
 
-        return TransformersDetector(self.config.detector_dir, self.device)
+        return TransformersDetector(self.config.detector_dir, self._model_device())
 
     def _load_embedder(self) -> ClipEmbedder | None:
         if not (self.config.alignment or self.config.embedding_drift):
@@ -441,7 +441,15 @@ class CompositionScorer:
             return None
         from driftmon.scoring.alignment import ClipEmbedder
 
-        return ClipEmbedder(self.config.clip_dir, self.device)
+        return ClipEmbedder(self.config.clip_dir, self._model_device())
+
+    def _model_device(self) -> str:
+        """The device models load on: `auto` resolved as the OCR engine resolves it."""
+        if self.device == "auto":
+            from driftmon.scoring.ocr import resolve_device
+
+            self.device = resolve_device("auto")
+        return self.device
 
     def score_batch(
         self,

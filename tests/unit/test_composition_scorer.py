@@ -190,3 +190,17 @@ def test_configured_missing_model_dir_fails_at_start(tmp_path: Path) -> None:
         CompositionScorer(CompositionConfig(detector_dir=tmp_path / "nope"))
     with pytest.raises(ModelUnavailable):
         CompositionScorer(CompositionConfig(clip_dir=tmp_path / "nope"))
+
+
+def test_detector_loads_from_the_configured_dir_on_a_resolved_device(tmp_path: Path) -> None:
+    """With detector_dir set, the real detector loads (tiny random OWLv2) on the device 'auto'
+    resolves to, and a batch scores through it end to end."""
+    from tests.unit.test_objects import save_tiny_detector
+
+    config = CompositionConfig(detector_dir=save_tiny_detector(tmp_path), alignment=False,
+                               embedding_drift=False)
+    scorer = CompositionScorer(config, device="auto")
+    assert scorer.detector is not None and scorer.detector.device in ("cpu", "cuda")
+    result = score_one(scorer, SampleMeta(prompt="three cats"))
+    assert result.scores["object_count_match"] is not None
+    assert [o["name"] for o in result.evidence["objects"]] == ["cat"]

@@ -124,17 +124,16 @@ def tiny_towers(vocab_size: int, max_positions: int) -> tuple[dict, dict]:
     return text, vision
 
 
-@pytest.fixture(scope="module", params=["owlv2", "owlvit"])
-def detector_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised OWLv2 or OWL-ViT with its real processor classes, saved to disk."""
+def save_tiny_detector(root: Path, kind: str = "owlv2") -> Path:
+    """Save a randomly initialised OWLv2 or OWL-ViT with its real processor classes under
+    `root`; returns the model directory."""
     import torch
     import transformers as tf
 
     torch.manual_seed(0)
-    root = tmp_path_factory.mktemp(request.param)
     tokenizer = tiny_tokenizer(root / "tok", max_length=16)
     text, vision = tiny_towers(len(tokenizer), 16)
-    if request.param == "owlv2":
+    if kind == "owlv2":
         config = tf.Owlv2Config(text_config=text, vision_config=vision, projection_dim=32)
         model = tf.Owlv2ForObjectDetection(config)
         images = tf.Owlv2ImageProcessor(size={"height": 64, "width": 64})
@@ -150,6 +149,12 @@ def detector_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module", params=["owlv2", "owlvit"])
+def detector_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random OWLv2 or OWL-ViT saved to disk."""
+    return save_tiny_detector(tmp_path_factory.mktemp(request.param), request.param)
 
 
 def test_detector_runs_batched_on_a_tiny_model(detector_dir: Path) -> None:
