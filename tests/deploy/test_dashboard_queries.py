@@ -38,7 +38,7 @@ NOT_YET_PUBLISHED = {
     ),
 }
 #: v1 samples scored before the model swap (the automatic baseline needs some)
-BEFORE_SWAP = 12
+BEFORE_SWAP = 10
 PROMPTS = (
     'a shop door with a small sign that says "OPEN"',
     'two cats sitting under a wooden sign reading "CAT CAFE"',
@@ -46,6 +46,23 @@ PROMPTS = (
     'a delivery van with "FAST PARCEL" painted on its side',
     'three red apples beside a price tag that says "ONE DOLLAR"',
 )
+#: two small canaries: enough for the probe families, cheap on a CPU shared with Prometheus
+PROBES = {
+    "probes": [
+        {
+            "name": "open-sign",
+            "prompt": 'a shop door with a small sign that says "OPEN"',
+            "seed": 1,
+            "size": "256x256",
+        },
+        {
+            "name": "cafe-cups",
+            "prompt": 'two cups on a cafe table under a sign "COFFEE"',
+            "seed": 2,
+            "size": "256x256",
+        },
+    ]
+}
 DRIFT_RULES = {
     "groups": [
         {
@@ -75,8 +92,8 @@ def daemon_config(tmp: Path, port: int, generator_url: str, models: dict[str, Pa
             "push": {"enabled": True},
             "probe": {
                 "enabled": True,
-                "interval": "20s",
-                "prompts": str(ROOT / "rules" / "probes.yaml"),
+                "interval": "30s",
+                "prompts": str(tmp / "probes.yaml"),
                 "generator": {"kind": "openai_images", "url": generator_url},
             },
         },
@@ -125,7 +142,7 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             prompt = PROMPTS[self.sent % len(PROMPTS)]
-            body = {"prompt": prompt, "size": "384x384", "seed": self.sent, "response_format": "b64_json"}
+            body = {"prompt": prompt, "size": "256x256", "seed": self.sent, "response_format": "b64_json"}
             status, _ = post_json(f"{self.generator_url}/v1/images/generations", body)
             assert status == 200
             self.sent += 1
@@ -140,6 +157,7 @@ def scraped_run(tmp_path_factory):
     """A generator, a daemon and Prometheus running, with traffic flowing, until the module ends."""
     tmp = tmp_path_factory.mktemp("dashboard-run")
     models = {"clip": tiny_clip(tmp / "models"), "detector": tiny_owlv2(tmp / "models")}
+    (tmp / "probes.yaml").write_text(yaml.safe_dump(PROBES), "utf-8")
     (tmp / "extra-rules").mkdir()
     (tmp / "extra-rules" / "drift.yaml").write_text(yaml.safe_dump(DRIFT_RULES), "utf-8")
     daemon_port, generator_port = free_port(), free_port()
@@ -154,7 +172,8 @@ def scraped_run(tmp_path_factory):
     )
     labels = {"namespace": NAMESPACE, "pod": POD}
     prometheus = Prometheus(tmp, [{"targets": [f"127.0.0.1:{daemon_port}"], "labels": labels}])
-    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # one scoring thread leaves the second core to Prometheus, the generator and the test
+    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     with (
         process(python("-c", generator_code), tmp / "generator.log") as generator,
         process(python("-m", "tests.deploy.daemon_main", str(config)), tmp / "daemon.log", offline) as daemon,
@@ -175,28 +194,41 @@ def scraped_run(tmp_path_factory):
 ALL = {"namespace": ".*", "pod": ".*", "model_version": ".*", "source": ".*"}
 
 
+def selected(pending: bool) -> dict[str, str]:
+    """Name -> query of the panel targets: the NOT_YET_PUBLISHED ones or all the others."""
+    return {
+        f"{q.panel} ({q.ref})": q.expr for q in queries(load()) if (q.panel in NOT_YET_PUBLISHED) == pending
+    }
+
+
 def empty_queries(prometheus: Prometheus, values: dict[str, Any], pending: bool = False) -> list[str]:
-    """Panel targets whose query, with `values` substituted, returns no series now (only the
-    NOT_YET_PUBLISHED panels with `pending`, all the others without)."""
-    empty = []
-    for query in queries(load()):
-        if (query.panel in NOT_YET_PUBLISHED) != pending:
-            continue
-        if not prometheus.query(substitute(query.expr, values, RATE_INTERVAL)):
-            empty.append(f"{query.panel} ({query.ref})")
-    return empty
+    """Panel targets whose query, with `values` substituted, returns no series now."""
+    return [
+        name
+        for name, expr in selected(pending).items()
+        if not prometheus.query(substitute(expr, values, RATE_INTERVAL))
+    ]
 
 
 def wait_for_series(
     prometheus: Prometheus, values: dict[str, Any], seconds: float, pending: bool = False
 ) -> list[str]:
-    """Poll until every selected query returns a series or `seconds` pass; the empty ones."""
-    deadline = time.monotonic() + seconds
+    """Poll until every selected query returns a series or `seconds` pass; the empty ones.
+
+    When each query first returned a series goes to series-first-seen.json beside the logs.
+    """
+    start = time.monotonic()
+    seen: dict[str, float] = {}
+    everything = set(selected(pending))
     empty = empty_queries(prometheus, values, pending)
-    while empty and time.monotonic() < deadline:
+    while True:
+        now = round(time.monotonic() - start, 1)
+        seen.update({name: now for name in everything - set(empty) if name not in seen})
+        (prometheus.workdir / "series-first-seen.json").write_text(json.dumps(seen, indent=1), "utf-8")
+        if not empty or time.monotonic() - start > seconds:
+            return empty
         time.sleep(5)
         empty = empty_queries(prometheus, values, pending)
-    return empty
 
 
 def test_every_panel_query_returns_series(scraped_run):
