@@ -30,12 +30,13 @@ from typing import Any
 import yaml
 
 from driftmon.durations import format_duration
+from driftmon.metrics import LATENCY_BUCKETS, RATIO_BUCKETS
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
 from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE
 from driftmon.rules.model import Rule, RuleSet
+from driftmon.scoring.composition_metrics import CLIP_SCORE_BUCKETS, SHARPNESS_BUCKETS
+from driftmon.scoring.composition_metrics import RATIO_BUCKETS as COMPOSITION_BUCKETS
 
-RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0)
-LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 120)
 SAMPLE_LABELS = frozenset({"source", "model_version"})
 GPU_LABELS = frozenset({"gpu", "uuid", "name"})
 
@@ -67,12 +68,20 @@ class CounterRatio:
     outcome: str
 
 
-#: driftmon signals → the metrics the daemon publishes for them (driftmon/metrics.py, gpu.py)
+#: driftmon signals → the metrics the daemon publishes for them (driftmon/metrics.py, gpu.py,
+#: scoring/composition_metrics.py), buckets imported from where the histograms are defined
 SIGNALS: dict[str, Histogram | GaugeSignal | CounterRatio] = {
     "text_fidelity": Histogram("driftmon_text_fidelity_ratio", SAMPLE_LABELS, RATIO_BUCKETS),
     "word_f1": Histogram("driftmon_word_f1_ratio", SAMPLE_LABELS, RATIO_BUCKETS),
     "hallucination": Histogram("driftmon_hallucination_ratio", SAMPLE_LABELS, RATIO_BUCKETS),
     "latency_seconds": Histogram("driftmon_generation_latency_seconds", SAMPLE_LABELS, LATENCY_BUCKETS),
+    "safe_area_ratio": Histogram("driftmon_composition_safe_area_ratio", SAMPLE_LABELS, COMPOSITION_BUCKETS),
+    "legibility": Histogram("driftmon_composition_legibility_ratio", SAMPLE_LABELS, COMPOSITION_BUCKETS),
+    "sharpness": Histogram("driftmon_composition_sharpness", SAMPLE_LABELS, SHARPNESS_BUCKETS),
+    "object_count_match": Histogram(
+        "driftmon_composition_object_count_match_ratio", SAMPLE_LABELS, COMPOSITION_BUCKETS
+    ),
+    "clip_score": Histogram("driftmon_alignment_clip_score", SAMPLE_LABELS, CLIP_SCORE_BUCKETS),
     "gpu_utilization_ratio": GaugeSignal("driftmon_gpu_utilization_ratio", GPU_LABELS),
     "gpu_memory_used_ratio": GaugeSignal(
         "driftmon:gpu_memory_used:ratio",

@@ -147,3 +147,13 @@ def test_annotations_are_kept_verbatim(tmp_path: Path) -> None:
     text = to_yaml(export_rules(load_rules([path])))
     alert = yaml.safe_load(text)["groups"][0]["rules"][-1]
     assert alert["annotations"] == {"summary": '{{ $value | printf "%.2f" }}'}
+
+
+def test_composition_scores_use_their_histograms(tmp_path: Path) -> None:
+    """Composition and alignment scores map to the histograms composition_metrics publishes."""
+    records, _, _ = exported(tmp_path, "avg(legibility[10m]) < 0.8 or p50(clip_score[10m]) < 0.6")
+    assert "model_version:driftmon_composition_legibility_ratio:avg_10m" in records
+    assert records["model_version:driftmon_alignment_clip_score:p50_10m"] == (
+        "histogram_quantile(0.5, sum by (le, model_version)"
+        " (rate(driftmon_alignment_clip_score_bucket[10m])))"
+    )
