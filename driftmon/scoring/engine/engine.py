@@ -45,6 +45,7 @@ from driftmon.scoring.engine.recognize import (
     width_groups,
 )
 from driftmon.scoring.engine.weights import load_state_dict, locate_weights
+from driftmon.scoring.ocr import default_model_dir, quiet_easyocr, resolve_device
 from driftmon.scoring.types import Detection
 
 #: english_g2's classes (after the CTC blank) and the symbols readtext keeps for English
@@ -97,8 +98,6 @@ class BatchedOcrEngine:
         params: ReadParams | None = None,
         verify_weights: bool = True,
     ) -> None:
-        from driftmon.scoring.ocr import default_model_dir, resolve_device
-
         self.device = resolve_device(device)
         self.params = params or ReadParams()
         cuda = self.device == "cuda"
@@ -124,9 +123,7 @@ class BatchedOcrEngine:
             quantize,
         )
         self._rec_dtype = torch.float32 if quantize else rec_dtype
-        # dynamic int8 quantisation scales each forward by its whole input, so a quantised
-        # recogniser reads one crop per forward to give readtext's exact numbers
-        self.max_crops = max_crops or (1 if quantize else 256)
+        self.max_crops = max_crops or 256
         self.decoder = CtcDecoder(CHARACTERS, ignored_classes(CHARACTERS, SYMBOLS))
         self._pool = ThreadPoolExecutor(
             max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="ocr-host"
@@ -224,8 +221,9 @@ class BatchedOcrEngine:
 
     def _recognizer_forward(self, batch: np.ndarray) -> list[Reading]:
         x = torch.from_numpy(batch).to(self._torch_device, self._rec_dtype)
-        with torch.inference_mode():
-            return self.decoder.decode(self.recognizer(x, None))
+        with torch.inference_mode(), quiet_easyocr():
+            logits = self.recognizer.logits(x)
+            return self.decoder.decode(logits)
 
     # -- memory -------------------------------------------------------------------------------
 
