@@ -11,16 +11,20 @@ every second with the `namespace` and `pod` labels the Operator would add.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from tests.integration.servers import free_port, http_ok, running, start, start_generator, wait_until
+
 from .dashboard import load, queries, substitute
-from .processes import ROOT, Prometheus, free_port, get, post_json, process, python, wait_until_ok
+from .processes import ROOT, Prometheus
 from .tiny_models import tiny_clip, tiny_owlv2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -132,9 +136,8 @@ class Traffic(threading.Thread):
         self.swapped = False
 
     def scored(self) -> float:
-        _, body = get(f"{self.daemon_url}/metrics")
         total = 0.0
-        for line in body.decode().splitlines():
+        for line in httpx.get(f"{self.daemon_url}/metrics", timeout=10.0).text.splitlines():
             if line.startswith("driftmon_samples_total{") and 'outcome="scored"' in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
@@ -143,11 +146,12 @@ class Traffic(threading.Thread):
         while not self.stop.is_set():
             prompt = PROMPTS[self.sent % len(PROMPTS)]
             body = {"prompt": prompt, "size": "256x256", "seed": self.sent, "response_format": "b64_json"}
-            status, _ = post_json(f"{self.generator_url}/v1/images/generations", body)
-            assert status == 200
+            response = httpx.post(f"{self.generator_url}/v1/images/generations", json=body, timeout=60.0)
+            response.raise_for_status()
             self.sent += 1
             if not self.swapped and self.scored() >= BEFORE_SWAP:
-                assert post_json(f"{self.generator_url}/admin/model", {"version": "v2"})[0] == 200
+                swap = httpx.post(f"{self.generator_url}/admin/model", json={"version": "v2"}, timeout=10.0)
+                swap.raise_for_status()
                 self.swapped = True
             self.stop.wait(1.5)
 
@@ -162,33 +166,34 @@ def scraped_run(tmp_path_factory):
     (tmp / "extra-rules" / "drift.yaml").write_text(yaml.safe_dump(DRIFT_RULES), "utf-8")
     daemon_port, generator_port = free_port(), free_port()
     daemon_url = f"http://127.0.0.1:{daemon_port}"
-    generator_url = f"http://127.0.0.1:{generator_port}"
+    generator = start_generator(tmp, generator_port, push_to=f"{daemon_url}/v1/samples", latency_scale=1.0)
     config = tmp / "config.yaml"
-    config.write_text(yaml.safe_dump(daemon_config(tmp, daemon_port, generator_url, models)), "utf-8")
-    generator_code = (
-        "import uvicorn; from driftmon.demo.generator import make_generator_app; "
-        f"uvicorn.run(make_generator_app(push_to='{daemon_url}/v1/samples', push_ratio=1.0), "
-        f"host='127.0.0.1', port={generator_port}, log_level='warning')"
+    config.write_text(yaml.safe_dump(daemon_config(tmp, daemon_port, generator.url, models)), "utf-8")
+    # one scoring thread leaves the second core to Prometheus, the generator and the test
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    daemon = start(
+        [sys.executable, "-m", "tests.deploy.daemon_main", str(config)],
+        tmp / "daemon.log",
+        daemon_url,
+        env,
+        ROOT,
     )
     labels = {"namespace": NAMESPACE, "pod": POD}
     prometheus = Prometheus(tmp, [{"targets": [f"127.0.0.1:{daemon_port}"], "labels": labels}])
-    # one scoring thread leaves the second core to Prometheus, the generator and the test
-    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    with (
-        process(python("-c", generator_code), tmp / "generator.log") as generator,
-        process(python("-m", "tests.deploy.daemon_main", str(config)), tmp / "daemon.log", offline) as daemon,
-        process(prometheus.command(), tmp / "prometheus.log") as prom,
-    ):
-        wait_until_ok(f"{generator_url}/healthz", generator, tmp / "generator.log", 60)
-        wait_until_ok(f"{daemon_url}/readyz", daemon, tmp / "daemon.log", 300)
-        wait_until_ok(f"{prometheus.url}/-/ready", prom, tmp / "prometheus.log", 60)
-        traffic = Traffic(generator_url, daemon_url)
-        traffic.start()
-        try:
-            yield prometheus, traffic, tmp
-        finally:
-            traffic.stop.set()
-            traffic.join(timeout=30)
+    with running(generator, daemon):
+        wait_until(
+            lambda: daemon.process.poll() is None and http_ok(f"{daemon_url}/readyz")(),
+            300,
+            what="daemon ready",
+        )
+        with running(prometheus.start()):
+            traffic = Traffic(generator.url, daemon_url)
+            traffic.start()
+            try:
+                yield prometheus, traffic, tmp
+            finally:
+                traffic.stop.set()
+                traffic.join(timeout=30)
 
 
 ALL = {"namespace": ".*", "pod": ".*", "model_version": ".*", "source": ".*"}
