@@ -123,6 +123,7 @@ class NaiveView:
     def select(
         self, signal: str, matchers: Matchers, by: tuple[str, ...], start: float, end: float
     ) -> dict[LabelKey, Array]:
+        """Like WindowStore.select, by masking the whole arrays."""
         if signal not in self.flat:
             return {}
         ts, vals, labels, ids = self.flat[signal]

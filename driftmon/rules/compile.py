@@ -92,6 +92,7 @@ class BaselineAgg:
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """The labels of the result's elements (those of the wrapped aggregation)."""
         return self.agg.labels
 
 
@@ -106,6 +107,7 @@ class Drift:
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """The labels of the result's elements (those of the wrapped aggregation)."""
         return self.agg.labels
 
 
@@ -129,6 +131,7 @@ class Negate:
 
     @property
     def labels(self) -> tuple[str, ...] | None:
+        """The operand's labels."""
         return self.operand.labels
 
 
@@ -144,6 +147,7 @@ class BinOp:
 
     @property
     def boolean(self) -> bool:
+        """Whether the result is a condition (comparison or logic)."""
         return self.op in COMPARISONS or self.op in LOGICAL
 
 

@@ -40,7 +40,9 @@ class WindowView(Protocol):
 
     def select(
         self, signal: str, matchers: Matchers, by: tuple[str, ...], start: float, end: float
-    ) -> dict[LabelKey, Array]: ...
+    ) -> dict[LabelKey, Array]:
+        """Values of `signal` matching `matchers` with ``start < ts <= end``, grouped by `by`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +59,16 @@ class Reference:
 class BaselineSource(Protocol):
     """Finds the baseline for a model version at time `now` (None: no baseline yet)."""
 
-    def reference(self, model_version: str, now: float) -> Reference | None: ...
+    def reference(self, model_version: str, now: float) -> Reference | None:
+        """The baseline of `model_version` at `now`, or None."""
+        ...
 
 
 class NoBaselines:
     """A baseline source that never has one."""
 
     def reference(self, model_version: str, now: float) -> Reference | None:
+        """Never a baseline."""
         return None
 
 

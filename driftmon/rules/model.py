@@ -97,6 +97,7 @@ class RuleSet:
 
     @property
     def rules(self) -> list[Rule]:
+        """Every rule of every group, in file order."""
         return [rule for group in self.groups for rule in group.rules]
 
     def max_window(self) -> float:

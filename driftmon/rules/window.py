@@ -53,10 +53,12 @@ class _Series:
 
     @property
     def ts(self) -> Array:
+        """Live timestamps, sorted."""
         return self._ts[self._start : self._end]
 
     @property
     def values(self) -> Array:
+        """Live values, in time order."""
         return self._values[self._start : self._end]
 
     def compact(self, cutoff: float) -> None:
@@ -82,6 +84,7 @@ class _Series:
             self._ts[self._start : self._end], self._values[self._start : self._end] = live_ts, live_values
 
     def window(self, start: float, end: float) -> Array:
+        """Values with ``start < ts <= end``."""
         ts = self.ts
         lo = int(np.searchsorted(ts, start, "right"))
         hi = int(np.searchsorted(ts, end, "right"))
