@@ -162,6 +162,7 @@ def test_config_loads_and_every_path_it_uses_is_mounted(manifests, value_set, tm
     for writable in (config.store.path, config.artifacts.dir, config.scoring.work_dir):
         assert PurePosixPath(writable).is_relative_to(STATE_DIR)
     assert config.server.port == value_set[1].get("port", 9844)
+    assert config.sources.probe.enabled == (value_set[1].get("mode") == "standalone")
     if value_set[1].get("mode") == "include":
         return
     spec = pod_spec(manifests)
@@ -177,6 +178,13 @@ def test_config_loads_and_every_path_it_uses_is_mounted(manifests, value_set, tm
     for path in filter(None, secret_files):
         volume = volumes[mounts[str(PurePosixPath(path).parent)]]
         assert [item["key"] for item in volume["secret"]["items"]] == [PurePosixPath(path).name]
+
+
+def test_termination_grace_outlasts_the_daemons_shutdown_grace(pod_manifests, tmp_path):
+    """Kubernetes waits longer than driftmon's own shutdown grace before SIGKILL, so queued
+    samples are scored or spooled on every rollout."""
+    grace = pod_spec(pod_manifests)["terminationGracePeriodSeconds"]
+    assert grace >= rendered_config(pod_manifests, tmp_path).server.shutdown_grace + 5
 
 
 def test_gpu_choice_sets_the_resource_and_the_scoring_device(pod_manifests, pod_value_set, tmp_path):
@@ -294,6 +302,7 @@ spec:
         app: imagegen
         {{{{- include "driftmon.selectorLabels" {ctx} | nindent 8 }}}}
     spec:
+      {{{{- include "driftmon.sidecar.podSpec" {ctx} | nindent 6 }}}}
       containers:
         - name: sdxl
           image: ghcr.io/example/sdxl-server:1.4.2
