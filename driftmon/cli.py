@@ -18,6 +18,7 @@ from driftmon.errors import ConfigError, DriftmonError, ImageRejected
 from driftmon.images import DEFAULT_MAX_PIXELS, load_image_file
 from driftmon.prompts import expected_lines
 from driftmon.rules.cli import baseline_app, rules_app
+from driftmon.scoring.engine.cli import app as models_app
 
 app = typer.Typer(
     help="Drift monitoring for image-generation services.",
@@ -29,6 +30,7 @@ config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(models_app, name="models")
 
 stdout = Console()
 stderr = Console(stderr=True)

@@ -429,3 +429,25 @@ def test_engine_reports_stage_times_and_empty_batches(engine: BatchedOcrEngine) 
     assert set(engine.last_stage_seconds) == {"detect", "postprocess", "recognize"}
     assert all(seconds >= 0 for seconds in engine.last_stage_seconds.values())
     assert engine.name == "batched" and engine.device == "cpu"
+
+
+# -- package surface ----------------------------------------------------------------------------
+
+
+def test_public_names_resolve_and_are_sorted() -> None:
+    """The package's __all__ is sorted and every name resolves on first use."""
+    import driftmon.scoring.engine as package
+
+    assert package.__all__ == sorted(package.__all__)
+    assert all(getattr(package, name) is not None for name in package.__all__)
+    with pytest.raises(AttributeError):
+        _ = package.NoSuchName
+
+
+def test_models_cli_loads_without_torch() -> None:
+    """`driftmon models` is registered on the main CLI without importing torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, driftmon.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
