@@ -33,40 +33,14 @@ if str(REPO) not in sys.path:  # for tests.ocr_images when run as a script
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from driftmon.scoring.engine import BatchedOcrEngine, locate_weights  # noqa: E402
-from driftmon.scoring.engine.weights import DETECTOR, RECOGNIZER, published_md5  # noqa: E402
-from driftmon.scoring.ocr import EasyOcrReader, default_model_dir  # noqa: E402
+from driftmon.scoring.engine import BatchedOcrEngine  # noqa: E402
+from driftmon.scoring.ocr import default_model_dir  # noqa: E402
 from driftmon.scoring.text import read_text, score_text  # noqa: E402
 from driftmon.scoring.types import Detection  # noqa: E402
+from tests.ocr_fixtures import readtext_reader  # noqa: E402
 from tests.ocr_images import make_text_images  # noqa: E402
 
 Reader = Callable[[Sequence[np.ndarray]], list[list[Detection]]]
-
-
-def widen_for_easyocr(fp16_dir: Path, target: Path) -> None:
-    """fp32 copies of fp16 weights under EasyOCR's names, keys prefixed as its files are."""
-    for name in (DETECTOR, RECOGNIZER):
-        raw = torch.load(fp16_dir / f"{name}.fp16.pth", map_location="cpu", weights_only=True)
-        state = {
-            (key if key.startswith("module.") else f"module.{key}"): (
-                value.float() if value.is_floating_point() else value
-            )
-            for key, value in raw.items()
-        }
-        torch.save(state, target / f"{name}.pth")
-    import easyocr.easyocr
-
-    sums = published_md5()
-    easyocr.easyocr.calculate_md5 = lambda path: sums[Path(path).name]
-
-
-def readtext_reader(model_dir: Path, device: str, work: Path) -> EasyOcrReader:
-    if locate_weights(model_dir, verify=False).fp16:
-        widened = work / "fp32"
-        widened.mkdir()
-        widen_for_easyocr(model_dir, widened)
-        model_dir = widened
-    return EasyOcrReader(model_dir=model_dir, device=device, work_dir=work)
 
 
 def synchronized(device: str) -> None:

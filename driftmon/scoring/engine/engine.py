@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -77,7 +78,8 @@ class BatchedOcrEngine:
     """An `OcrEngine` that reproduces `easyocr.Reader.readtext` (defaults) over whole batches.
 
     `max_batch` (images per detector forward) and `max_batch_pixels` (their padded pixels) may
-    be changed between calls, e.g. by a scheduler that adapts them to its queue.
+    be changed between calls, e.g. by a scheduler that adapts them to its queue; likewise
+    `max_crops` and `max_crop_pixels` for the recogniser's forwards.
     `last_stage_seconds` holds the wall time of each stage of the last `read`.
     """
 
@@ -90,7 +92,8 @@ class BatchedOcrEngine:
         *,
         max_batch: int = 32,
         max_batch_pixels: int | None = None,
-        max_crops: int | None = None,
+        max_crops: int = 256,
+        max_crop_pixels: int = 128 * 64 * 256,
         detector_dtype: str | None = None,
         recognizer_dtype: str = "fp32",
         quantize: bool | None = None,
@@ -112,7 +115,8 @@ class BatchedOcrEngine:
             torch.backends.cudnn.benchmark = True  # fixed bucket shapes: autotuning pays off
         det_dtype = networks.DTYPES[detector_dtype or ("fp16" if cuda else "fp32")]
         rec_dtype = networks.DTYPES[recognizer_dtype]
-        quantize = (not cuda and rec_dtype == torch.float32) if quantize is None else quantize
+        # readtext int8-quantises its recogniser on CPU only; so do we, by default
+        quantize = not cuda and (rec_dtype == torch.float32 if quantize is None else quantize)
         craft = networks.craft(load_state_dict(files.detector), self._torch_device, det_dtype)
         self.detector = Detector(craft, self._torch_device, det_dtype, self.params)
         self.recognizer = networks.recognizer(
@@ -123,7 +127,8 @@ class BatchedOcrEngine:
             quantize,
         )
         self._rec_dtype = torch.float32 if quantize else rec_dtype
-        self.max_crops = max_crops or 256
+        self.max_crops = max_crops
+        self.max_crop_pixels = max_crop_pixels
         self.decoder = CtcDecoder(CHARACTERS, ignored_classes(CHARACTERS, SYMBOLS))
         self._pool = ThreadPoolExecutor(
             max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="ocr-host"
@@ -216,12 +221,14 @@ class BatchedOcrEngine:
                 for i, reading in zip(chunk, self._recognizer_forward(batch), strict=True):
                     readings[i] = reading
 
-            self._run_halving(run, group, self.max_crops)
+            pixels_each = height * widths[group[0]]
+            limit = max(1, min(self.max_crops, self.max_crop_pixels // pixels_each))
+            self._run_halving(run, group, limit)
         return [reading for reading in readings if reading is not None]
 
     def _recognizer_forward(self, batch: np.ndarray) -> list[Reading]:
         x = torch.from_numpy(batch).to(self._torch_device, self._rec_dtype)
-        with torch.inference_mode(), quiet_easyocr():
+        with torch.inference_mode(), quiet_easyocr(), cudnn_autotuning(False):
             logits = self.recognizer.logits(x)
             return self.decoder.decode(logits)
 
@@ -234,6 +241,18 @@ class BatchedOcrEngine:
         self.oom_retries += 1
         if self.device == "cuda":
             torch.cuda.empty_cache()
+
+
+@contextmanager
+def cudnn_autotuning(enabled: bool) -> Iterator[None]:
+    """cuDNN autotuning pays off for the detector's few fixed shapes, not for the recogniser's
+    many (crop count × width) shapes, each of which would be tuned on first sight."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def run_halving(
