@@ -271,11 +271,23 @@ class Daemon:
             await self._shutdown()
 
     def _install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT only ask the server to stop; `_shutdown` then runs in order."""
+        """SIGTERM and SIGINT only ask the server to stop (`_shutdown` then runs in order); SIGHUP
+        reloads the rule files."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload_rules)
+
+    def reload_rules(self) -> bool:
+        """Re-read the rule files (SIGHUP); a broken file keeps the previous rules and says why."""
+        ok = bool(self.rules.reload())
+        if ok:
+            log.info("rules_reloaded")
+        else:
+            log.error("rules_reload_failed", error=self.rules.rules_status().get("reload_error"))
+        return ok
 
     async def _shutdown(self) -> None:
         log.info("driftmon_stopping", grace_seconds=self.config.server.shutdown_grace)
