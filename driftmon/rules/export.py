@@ -92,7 +92,7 @@ SIGNALS: dict[str, Histogram | GaugeSignal | CounterRatio] = {
         "driftmon:queue_fill:ratio", frozenset(), "driftmon_queue_depth / driftmon_queue_capacity"
     ),
     "shed": CounterRatio("driftmon_samples_total", SAMPLE_LABELS, "shed"),
-    "probe_failure": CounterRatio("driftmon_probe_requests", frozenset(), "failed"),
+    "probe_failure": CounterRatio("driftmon_probe_requests", frozenset({"probe"}), "failed"),
 }
 
 

@@ -136,11 +136,11 @@ OnOutcome = Callable[[str, bool, str | None], Awaitable[None] | None]
 class ProbeMetrics:
     """The probe's metric families, registered on `registry`; every label value pre-created at 0."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, probes: Sequence[str] = ()) -> None:
         self.requests = Counter(
             "driftmon_probe_requests",
-            "Probe requests by outcome: ok, failed (the generator call), dropped (intake refused).",
-            ["outcome"],
+            "Probe requests by probe and outcome: ok, failed (the generator call), dropped (intake refused).",
+            ["probe", "outcome"],
             registry=registry,
         )
         self.failures = Counter(
@@ -154,8 +154,9 @@ class ProbeMetrics:
             "Unix time of the last probe request that returned an image (0: none yet).",
             registry=registry,
         )
-        for outcome in PROBE_OUTCOMES:
-            self.requests.labels(outcome=outcome)
+        for probe in probes:  # the probe set is fixed at start, so the label is bounded
+            for outcome in PROBE_OUTCOMES:
+                self.requests.labels(probe=probe, outcome=outcome)
         for reason in PROBE_FAILURE_REASONS:
             self.failures.labels(reason=reason)
 
@@ -249,7 +250,9 @@ class Prober:
         self.probes = tuple(probes)
         self.generator = generator
         self.interval = interval
-        self.metrics = ProbeMetrics(registry if registry is not None else CollectorRegistry())
+        self.metrics = ProbeMetrics(
+            registry if registry is not None else CollectorRegistry(), [p.name for p in self.probes]
+        )
         self._submit = submit
         self._on_outcome = on_outcome
         self._log = logger if logger is not None else structlog.get_logger("driftmon.probe")
@@ -387,7 +390,7 @@ class Prober:
 
     def _record_success(self, probe: Probe, result: ProbeResult) -> None:
         now = self._clock()
-        self.metrics.requests.labels(outcome=result.outcome).inc()
+        self.metrics.requests.labels(probe=probe.name, outcome=result.outcome).inc()
         self.metrics.last_success.set(now)
         summary = self._failures.success(now, probe.name)
         if summary:
@@ -400,7 +403,7 @@ class Prober:
             )
 
     async def _failed(self, probe: Probe, reason: str, message: str) -> ProbeResult:
-        self.metrics.requests.labels(outcome="failed").inc()
+        self.metrics.requests.labels(probe=probe.name, outcome="failed").inc()
         self.metrics.failures.labels(reason=reason).inc()
         now = self._clock()
         decision = self._failures.failure(now, probe.name, reason)
