@@ -172,17 +172,17 @@ class Daemon:
         return Prober.from_config(probe, self.submit_probe, registry=self.registry,
                                   on_outcome=self.record_probe_outcome, transport=transport)
 
-    async def submit_probe(self, encoded: bytes, meta: SampleMeta, source: str = "probe") -> None:
+    async def submit_probe(self, encoded_image: bytes, meta: SampleMeta, source: str = "probe") -> None:
         """Queue a probe's image (decoded off the event loop); rejections are counted."""
         try:
-            image = await anyio.to_thread.run_sync(decode_image, encoded, self.config.scoring.max_pixels)
+            image = await anyio.to_thread.run_sync(decode_image, encoded_image, self.config.scoring.max_pixels)
         except ImageRejected as exc:
             self.metrics.count(source, meta.model_version, "rejected")
             log.warning("probe_image_rejected", reason=str(exc), model_version=meta.model_version)
             return
         import uuid
 
-        self.worker.submit(Sample(uuid.uuid4().hex, source, self.clock(), meta, image, encoded))
+        self.worker.submit(Sample(uuid.uuid4().hex, source, self.clock(), meta, image, encoded_image))
 
     def record_probe_outcome(self, probe: str, ok: bool, reason: str | None = None) -> None:
         """Probe outcomes become the rule signal `probe_failure` (0 or 1)."""

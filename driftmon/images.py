@@ -65,7 +65,8 @@ def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
     if np.issubdtype(array.dtype, np.floating):
-        return (np.clip(np.nan_to_num(array), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        scaled: np.ndarray = (np.clip(np.nan_to_num(array), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        return scaled
     peak = 65535 if array.max(initial=0) > 255 or array.dtype == np.uint16 else 255
     return (array.astype(np.float64) * (255.0 / peak) + 0.5).astype(np.uint8)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
 
-def _drop_colour_message(logger: object, name: str, event: dict[str, object]) -> dict[str, object]:
+def _drop_colour_message(logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """uvicorn adds an ANSI-coloured copy of each message; JSON logs need only one."""
     event.pop("color_message", None)
     return event

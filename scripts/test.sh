@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/python -m ruff check driftmon tests bench
+.venv/bin/python -m mypy driftmon
 .venv/bin/python -m pytest "$@"

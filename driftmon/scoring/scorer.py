@@ -96,11 +96,11 @@ class Scorer:
             ],
         )
         compositions: list[Any] = [None] * len(images)
-        if self.composition is not None:
+        composition = self.composition
+        if composition is not None:
             metas = metas or [SampleMeta() for _ in images]
             compositions = self._timed(
-                "composition",
-                lambda: self.composition.score_batch(images, detections, texts, metas),
+                "composition", lambda: composition.score_batch(images, detections, texts, metas)
             )
         return [
             self._result(text, dets, comp)
