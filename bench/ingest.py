@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.servers import free_port, wait_until  # noqa: E402
+from tests.integration.servers import free_port, wait_until
 
 BARE_APP = textwrap.dedent("""
     import sys, uvicorn
@@ -64,13 +64,20 @@ def sample_bodies(count: int = 8) -> list[dict[str, object]]:
         img = Image.fromarray(np.clip(np.asarray(img) - noise, 0, 255).astype(np.uint8))
         buffer = io.BytesIO()
         img.save(buffer, format="PNG")
-        bodies.append({"image_b64": base64.b64encode(buffer.getvalue()).decode(),
-                       "prompt": f'a poster that says "SALE {index}"', "model_version": "bench",
-                       "latency_seconds": 0.1})
+        bodies.append(
+            {
+                "image_b64": base64.b64encode(buffer.getvalue()).decode(),
+                "prompt": f'a poster that says "SALE {index}"',
+                "model_version": "bench",
+                "latency_seconds": 0.1,
+            }
+        )
     return bodies
 
 
-async def load(url: str, bodies: list[dict[str, object]], seconds: float, concurrency: int) -> dict[str, float]:
+async def load(
+    url: str, bodies: list[dict[str, object]], seconds: float, concurrency: int
+) -> dict[str, float]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
@@ -108,19 +115,31 @@ def rss_mib(pid: int) -> float:
 
 
 def start_daemon(tmp: Path, port: int, ratio: float) -> subprocess.Popen[bytes]:
-    config = {"server": {"host": "127.0.0.1"}, "store": {"path": str(tmp / "db.sqlite")},
-              "artifacts": {"dir": str(tmp / "artifacts")}, "sources": {"push": {"sample_ratio": ratio}},
-              "scoring": {"device": "cpu", "batch_size": 4}, "logging": {"level": "warning", "format": "json"}}
+    config = {
+        "server": {"host": "127.0.0.1"},
+        "store": {"path": str(tmp / "db.sqlite")},
+        "artifacts": {"dir": str(tmp / "artifacts")},
+        "sources": {"push": {"sample_ratio": ratio}},
+        "scoring": {"device": "cpu", "batch_size": 4},
+        "logging": {"level": "warning", "format": "json"},
+    }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    process = subprocess.Popen([sys.executable, "-m", "driftmon", "run", "--config", str(path), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=(tmp / "daemon.log").open("wb"))
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 300, what="daemon ready")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "driftmon", "run", "--config", str(path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "daemon.log").open("wb"),
+    )
+    wait_until(
+        lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 300, what="daemon ready"
+    )
     return process
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sample-ratio", type=float, default=0.1)
@@ -133,25 +152,33 @@ def main() -> None:
         daemon = start_daemon(tmp, daemon_port, args.sample_ratio)
         try:
             wait_until(lambda: httpx.get(f"http://127.0.0.1:{bare_port}/healthz").status_code == 200, 30)
-            base = asyncio.run(load(f"http://127.0.0.1:{bare_port}/v1/samples", bodies, args.seconds,
-                                    args.concurrency))
+            base = asyncio.run(
+                load(f"http://127.0.0.1:{bare_port}/v1/samples", bodies, args.seconds, args.concurrency)
+            )
             rss_start = rss_mib(daemon.pid)
-            ours = asyncio.run(load(f"http://127.0.0.1:{daemon_port}/v1/samples", bodies, args.seconds,
-                                    args.concurrency))
+            ours = asyncio.run(
+                load(f"http://127.0.0.1:{daemon_port}/v1/samples", bodies, args.seconds, args.concurrency)
+            )
             rss_end = rss_mib(daemon.pid)
         finally:
             for process in (bare, daemon):
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=120)
-    print(f"machine: {os.cpu_count()} CPUs; {args.seconds:.0f}s per server, concurrency {args.concurrency}, "
-          f"sample_ratio {args.sample_ratio}")
+    print(
+        f"machine: {os.cpu_count()} CPUs; {args.seconds:.0f}s per server, concurrency {args.concurrency}, "
+        f"sample_ratio {args.sample_ratio}"
+    )
     for name, result in (("bare ASGI endpoint", base), ("driftmon", ours)):
-        print(f"{name:>18}: {result['accepted_per_s']:.1f} accepted/s  p50 {result['p50_ms']:.1f} ms  "
-              f"p99 {result['p99_ms']:.1f} ms  shed {result['shed']:.0f}  other {result['other']:.0f}")
+        print(
+            f"{name:>18}: {result['accepted_per_s']:.1f} accepted/s  p50 {result['p50_ms']:.1f} ms  "
+            f"p99 {result['p99_ms']:.1f} ms  shed {result['shed']:.0f}  other {result['other']:.0f}"
+        )
     growth = (rss_end - rss_start) / rss_start
     print(f"driftmon RSS: {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at end ({growth:+.1%})")
-    print(f"ratio={ours['accepted_per_s'] / base['accepted_per_s']:.3f} p99_ms={ours['p99_ms']:.1f} "
-          f"rss_growth={growth:.3f} (targets: ratio >= 0.5, p99 <= 50 ms, rss growth <= 0.10)")
+    print(
+        f"ratio={ours['accepted_per_s'] / base['accepted_per_s']:.3f} p99_ms={ours['p99_ms']:.1f} "
+        f"rss_growth={growth:.3f} (targets: ratio >= 0.5, p99 <= 50 ms, rss growth <= 0.10)"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,12 @@ def run_readtext(items: list[tuple[Path, str]]) -> float:
 
     with quiet_easyocr():
         reader = easyocr.Reader(
-            ["en"], gpu=False, model_storage_directory=easyocr_en_models.model_dir(),
-            user_network_directory=tempfile.mkdtemp(), download_enabled=False, verbose=False,
+            ["en"],
+            gpu=False,
+            model_storage_directory=easyocr_en_models.model_dir(),
+            user_network_directory=tempfile.mkdtemp(),
+            download_enabled=False,
+            verbose=False,
         )
         reader.readtext(np.asarray(Image.open(items[0][0]).convert("RGB")))
         start = time.perf_counter()
@@ -72,7 +76,9 @@ def run_readtext(items: list[tuple[Path, str]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=2)

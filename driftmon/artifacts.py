@@ -17,7 +17,11 @@ class Artifacts:
     """Writes `<dir>/<id>.png` and `<dir>/<id>.overlay.png`; `prune` enforces retention."""
 
     def __init__(
-        self, directory: Path, max_count: int, retention_seconds: float, clock: Callable[[], float] = time.time
+        self,
+        directory: Path,
+        max_count: int,
+        retention_seconds: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
         self.max_count = max_count

@@ -204,22 +204,29 @@ def demo(
     swap_back_at: Annotated[float, typer.Option(help="Seconds until it swaps back to v1.")] = 170.0,
     port: Annotated[int, typer.Option(help="The daemon's port.")] = 9844,
     generator_port: Annotated[int, typer.Option(help="The synthetic generator's port.")] = 9845,
-    data_dir: Annotated[Path | None, typer.Option(help="Store and pictures here (default: a temp dir).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Store and pictures here (default: a temp dir).")
+    ] = None,
 ) -> None:
     """Synthetic generator + daemon + a model swap, live in the terminal."""
     import asyncio
+    import tempfile
 
     from driftmon.demo.run import DemoPlan, run_demo
     from driftmon.logs import configure_logging
-
-    import tempfile
 
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="driftmon-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "driftmon.log").open("a", encoding="utf-8") as log_file:
         configure_logging("info", "json", stream=log_file)
-        plan = DemoPlan(port=port, generator_port=generator_port, duration=duration, swap_at=swap_at,
-                        swap_back_at=swap_back_at, data_dir=data_dir)
+        plan = DemoPlan(
+            port=port,
+            generator_port=generator_port,
+            duration=duration,
+            swap_at=swap_at,
+            swap_back_at=swap_back_at,
+            data_dir=data_dir,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(plan))
     stdout.print(f"store, pictures of failing samples and the daemon's log: {data_dir}", highlight=False)

@@ -35,16 +35,21 @@ def version_summary(samples: Sequence[ScoredSample]) -> dict[str, Any]:
         "latency_p50_seconds": _quantile(latency, 0.5),
         "latency_p95_seconds": _quantile(latency, 0.95),
         "failing_ratio": (sum(s.failing for s in samples) / len(samples)) if samples else None,
-        "margin_violation_ratio": _mean([v for s in samples if (v := s.scores.get("margin_violation")) is not None]),
+        "margin_violation_ratio": _mean(
+            [v for s in samples if (v := s.scores.get("margin_violation")) is not None]
+        ),
     }
 
 
-def compare(a: str, samples_a: Sequence[ScoredSample], b: str, samples_b: Sequence[ScoredSample]) -> dict[str, Any]:
+def compare(
+    a: str, samples_a: Sequence[ScoredSample], b: str, samples_b: Sequence[ScoredSample]
+) -> dict[str, Any]:
     """Both summaries and the differences b − a of every mean score and latency quantile."""
     left, right = version_summary(samples_a), version_summary(samples_b)
     delta = {
         name: (right["scores"][name] - left["scores"][name])
-        if left["scores"][name] is not None and right["scores"][name] is not None else None
+        if left["scores"][name] is not None and right["scores"][name] is not None
+        else None
         for name in COMPARED_SCORES
     }
     for key in ("latency_p50_seconds", "latency_p95_seconds"):
@@ -63,17 +68,23 @@ def render_html(result: dict[str, Any], pictures: dict[str, list[ScoredSample]],
     a, b = result["a"], result["b"]
     rows = [("samples", str(a["samples"]), str(b["samples"]))]
     rows += [(name, _fmt(a["scores"][name]), _fmt(b["scores"][name])) for name in COMPARED_SCORES]
-    rows += [("latency p50", _fmt(a["latency_p50_seconds"], "ms"), _fmt(b["latency_p50_seconds"], "ms")),
-             ("latency p95", _fmt(a["latency_p95_seconds"], "ms"), _fmt(b["latency_p95_seconds"], "ms")),
-             ("failing share", _fmt(a["failing_ratio"]), _fmt(b["failing_ratio"]))]
+    rows += [
+        ("latency p50", _fmt(a["latency_p50_seconds"], "ms"), _fmt(b["latency_p50_seconds"], "ms")),
+        ("latency p95", _fmt(a["latency_p95_seconds"], "ms"), _fmt(b["latency_p95_seconds"], "ms")),
+        ("failing share", _fmt(a["failing_ratio"]), _fmt(b["failing_ratio"])),
+    ]
     table = "".join(f"<tr><th>{html.escape(n)}</th><td>{x}</td><td>{y}</td></tr>" for n, x, y in rows)
     columns = []
     for version in (a["model_version"], b["model_version"]):
-        images = "".join(
-            f'<figure><img src="{base_url}/v1/samples/{s.id}/overlay.png" width="320">'
-            f"<figcaption>{html.escape(s.expected_text)} → {html.escape(s.ocr_text)}</figcaption></figure>"
-            for s in pictures.get(version, [])
-        ) or "<p>no failing samples kept</p>"
+        images = (
+            "".join(
+                f'<figure><img src="{base_url}/v1/samples/{s.id}/overlay.png" width="320">'
+                f"<figcaption>{html.escape(s.expected_text)} → {html.escape(s.ocr_text)}"
+                "</figcaption></figure>"
+                for s in pictures.get(version, [])
+            )
+            or "<p>no failing samples kept</p>"
+        )
         columns.append(f"<div><h2>{html.escape(version)}</h2>{images}</div>")
     return (
         "<!doctype html><meta charset=utf-8><title>driftmon: compare</title>"

@@ -72,14 +72,19 @@ def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer
         from driftmon.scoring.ocr import make_ocr_engine
 
         scoring = config.scoring
-        ocr = make_ocr_engine(scoring.engine, model_dir=scoring.model_dir, device=scoring.device,
-                              work_dir=scoring.work_dir)
+        ocr = make_ocr_engine(
+            scoring.engine, model_dir=scoring.model_dir, device=scoring.device, work_dir=scoring.work_dir
+        )
         if hasattr(ocr, "max_batch"):
             ocr.max_batch = scoring.batch_size
         composition = CompositionScorer(scoring.composition, device=ocr.device)
         metrics.build.info({**_build_labels(), "ocr_engine": ocr.name, "device": ocr.device})
-        return Scorer(ocr, scoring.case_sensitive, composition,
-                      lambda stage, seconds: metrics.stage_duration.labels(stage).observe(seconds))
+        return Scorer(
+            ocr,
+            scoring.case_sensitive,
+            composition,
+            lambda stage, seconds: metrics.stage_duration.labels(stage).observe(seconds),
+        )
 
     return build
 
@@ -129,28 +134,48 @@ class Daemon:
         self.rules = RuleRuntime(config, self.store, clock=clock)
         self.rules.register(self.registry)
         self.notifier = Notifier.from_config(
-            config.alerting, self.store, evaluation_interval=config.rules.evaluation_interval,
-            public_url=self.url, registry=self.registry, transport=transport, clock=clock,
-            overlay_url=self.worst_overlay_url, environ=environ,
+            config.alerting,
+            self.store,
+            evaluation_interval=config.rules.evaluation_interval,
+            public_url=self.url,
+            registry=self.registry,
+            transport=transport,
+            clock=clock,
+            overlay_url=self.worst_overlay_url,
+            environ=environ,
         )
         self.gpu = GpuCollector(open_nvml(nvml) if nvml is not False else None, registry=self.registry)
         self._register_composition_metrics()
         artifacts = config.artifacts
         self.artifacts = (
-            Artifacts(artifacts.dir, artifacts.max_count, artifacts.retention, clock) if artifacts.enabled else None
+            Artifacts(artifacts.dir, artifacts.max_count, artifacts.retention, clock)
+            if artifacts.enabled
+            else None
         )
         self.spool = Spool(config.store.path.parent / "spool")
         self.worker = ScoringWorker(
-            scorer_factory or make_scorer_factory(config, self.metrics), self.store, self.metrics,
-            self.artifacts, sink=self.rules, queue_size=config.scoring.queue_size,
-            batch_size=config.scoring.batch_size, failing_below=config.scoring.failing_below, clock=clock,
+            scorer_factory or make_scorer_factory(config, self.metrics),
+            self.store,
+            self.metrics,
+            self.artifacts,
+            sink=self.rules,
+            queue_size=config.scoring.queue_size,
+            batch_size=config.scoring.batch_size,
+            failing_below=config.scoring.failing_below,
+            clock=clock,
             observers=[self.composition_metrics.observe],
         )
         self.state = AppState(
-            worker=self.worker, store=self.store, registry=self.registry,
-            max_body_bytes=config.sources.push.max_body_bytes, max_pixels=config.scoring.max_pixels,
-            sample_ratio=config.sources.push.sample_ratio, push_enabled=config.sources.push.enabled,
-            auth_token=read_token(config.server.auth_token_file), public_url=self.url, rules=self.rules,
+            worker=self.worker,
+            store=self.store,
+            registry=self.registry,
+            max_body_bytes=config.sources.push.max_body_bytes,
+            max_pixels=config.scoring.max_pixels,
+            sample_ratio=config.sources.push.sample_ratio,
+            push_enabled=config.sources.push.enabled,
+            auth_token=read_token(config.server.auth_token_file),
+            public_url=self.url,
+            rules=self.rules,
             clock=clock,
         )
         self.app = make_app(self.state)
@@ -169,13 +194,20 @@ class Daemon:
             return None
         from driftmon.sources.probe import Prober
 
-        return Prober.from_config(probe, self.submit_probe, registry=self.registry,
-                                  on_outcome=self.record_probe_outcome, transport=transport)
+        return Prober.from_config(
+            probe,
+            self.submit_probe,
+            registry=self.registry,
+            on_outcome=self.record_probe_outcome,
+            transport=transport,
+        )
 
     async def submit_probe(self, encoded_image: bytes, meta: SampleMeta, source: str = "probe") -> None:
         """Queue a probe's image (decoded off the event loop); rejections are counted."""
         try:
-            image = await anyio.to_thread.run_sync(decode_image, encoded_image, self.config.scoring.max_pixels)
+            image = await anyio.to_thread.run_sync(
+                decode_image, encoded_image, self.config.scoring.max_pixels
+            )
         except ImageRejected as exc:
             self.metrics.count(source, meta.model_version, "rejected")
             log.warning("probe_image_rejected", reason=str(exc), model_version=meta.model_version)
@@ -186,7 +218,9 @@ class Daemon:
 
     def record_probe_outcome(self, probe: str, ok: bool, reason: str | None = None) -> None:
         """Probe outcomes become the rule signal `probe_failure` (0 or 1)."""
-        self.rules.record(self.clock(), {"source": "probe", "probe": probe}, {"probe_failure": 0.0 if ok else 1.0})
+        self.rules.record(
+            self.clock(), {"source": "probe", "probe": probe}, {"probe_failure": 0.0 if ok else 1.0}
+        )
 
     def worst_overlay_url(self, labels: Mapping[str, str]) -> str | None:
         """The overlay of the lowest-fidelity recent failing sample of the alert's model version."""
@@ -203,10 +237,12 @@ class Daemon:
         while True:
             try:
                 now = self.clock()
-                self.rules.record(now, {}, {"queue_fill_ratio": self.worker.queue.qsize() / self.worker.queue.maxsize})
+                self.rules.record(
+                    now, {}, {"queue_fill_ratio": self.worker.queue.qsize() / self.worker.queue.maxsize}
+                )
                 alerts = await anyio.to_thread.run_sync(self.rules.evaluate, now)
                 await anyio.to_thread.run_sync(self.notifier.submit, alerts, now)
-            except Exception as exc:  # noqa: BLE001 - evaluation must never stop the daemon
+            except Exception as exc:
                 log.error("rule_loop_failed", error=repr(exc))
             await asyncio.sleep(RULE_TICK)
 
@@ -228,7 +264,7 @@ class Daemon:
                 pruned = await anyio.to_thread.run_sync(self.artifacts.prune) if self.artifacts else 0
                 if removed or pruned:
                     log.info("retention", samples_removed=removed, artifacts_removed=pruned)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("maintenance_failed", error=repr(exc))
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
@@ -259,8 +295,13 @@ class Daemon:
         if self.prober is not None:
             self.prober.start(first_run_in=1.0)
         server_config = uvicorn.Config(
-            self.app, host=self.config.server.host, port=self.port, log_config=None,
-            lifespan="off", access_log=False, timeout_graceful_shutdown=5,
+            self.app,
+            host=self.config.server.host,
+            port=self.port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
         self._server = _Server(server_config)
         self._install_signal_handlers()
@@ -294,7 +335,9 @@ class Daemon:
         if self.prober is not None:
             with contextlib.suppress(Exception):
                 await self.prober.shutdown()
-        spooled = await anyio.to_thread.run_sync(self.worker.stop, self.config.server.shutdown_grace, self.spool)
+        spooled = await anyio.to_thread.run_sync(
+            self.worker.stop, self.config.server.shutdown_grace, self.spool
+        )
         if spooled:
             log.warning("samples_spooled", count=spooled, dir=str(self.spool.directory))
         for task in self._tasks:

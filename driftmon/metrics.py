@@ -44,45 +44,64 @@ class Metrics:
         self.registry = registry
         self.model_version = LabelCap(max_model_versions)
         self.samples = Counter(
-            "driftmon_samples_total", "Samples seen, by source, model version and outcome.",
-            ["source", "model_version", "outcome"], registry=registry,
+            "driftmon_samples_total",
+            "Samples seen, by source, model version and outcome.",
+            ["source", "model_version", "outcome"],
+            registry=registry,
         )
         self.score_histograms = {
             name: Histogram(
-                f"driftmon_{name}_ratio", f"Per-sample {name.replace('_', ' ')} (0..1).",
-                ["source", "model_version"], buckets=RATIO_BUCKETS, registry=registry,
+                f"driftmon_{name}_ratio",
+                f"Per-sample {name.replace('_', ' ')} (0..1).",
+                ["source", "model_version"],
+                buckets=RATIO_BUCKETS,
+                registry=registry,
             )
             for name in TEXT_HISTOGRAMS
         }
         self.exact_match = Counter(
-            "driftmon_exact_match_total", "Scored samples whose words exactly matched the expected text.",
-            ["source", "model_version"], registry=registry,
+            "driftmon_exact_match_total",
+            "Scored samples whose words exactly matched the expected text.",
+            ["source", "model_version"],
+            registry=registry,
         )
         self.latency = Histogram(
-            "driftmon_generation_latency_seconds", "Generation latency reported or measured per sample.",
-            ["source", "model_version"], buckets=LATENCY_BUCKETS, registry=registry,
+            "driftmon_generation_latency_seconds",
+            "Generation latency reported or measured per sample.",
+            ["source", "model_version"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.stage_duration = Histogram(
-            "driftmon_scoring_duration_seconds", "Time spent scoring a batch, by stage.",
-            ["stage"], buckets=STAGE_BUCKETS, registry=registry,
+            "driftmon_scoring_duration_seconds",
+            "Time spent scoring a batch, by stage.",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=registry,
         )
         self.queue_depth = Gauge("driftmon_queue_depth", "Samples waiting to be scored.", registry=registry)
         self.queue_capacity = Gauge(
             "driftmon_queue_capacity", "Capacity of the scoring queue.", registry=registry
         )
         self.batch_size = Histogram(
-            "driftmon_scoring_batch_size", "Samples per scoring batch.",
-            buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry,
+            "driftmon_scoring_batch_size",
+            "Samples per scoring batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=registry,
         )
         self.store_errors = Counter(
-            "driftmon_store_write_errors_total", "Store writes that failed (each retry counts).",
+            "driftmon_store_write_errors_total",
+            "Store writes that failed (each retry counts).",
             registry=registry,
         )
         self.artifacts = Counter(
-            "driftmon_artifacts_written_total", "Failing samples whose image and overlay were kept.",
+            "driftmon_artifacts_written_total",
+            "Failing samples whose image and overlay were kept.",
             registry=registry,
         )
-        self.ready = Gauge("driftmon_ready", "1 when models are loaded and the store is open.", registry=registry)
+        self.ready = Gauge(
+            "driftmon_ready", "1 when models are loaded and the store is open.", registry=registry
+        )
         self.build = Info("driftmon_build", "Build information.", registry=registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
 

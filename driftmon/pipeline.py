@@ -27,7 +27,7 @@ from driftmon.images import decode_image
 from driftmon.metrics import Metrics
 from driftmon.prompts import expected_lines
 from driftmon.samples import ReadingSink, Sample, SampleMeta, ScoredSample
-from driftmon.scoring.scorer import ScoreResult, Scorer
+from driftmon.scoring.scorer import Scorer, ScoreResult
 from driftmon.store import Store, reading_values
 
 log = structlog.get_logger("driftmon.pipeline")
@@ -84,8 +84,12 @@ class Spool:
                 meta["size"] = tuple(meta["size"]) if meta.get("size") else None
                 encoded = image_path.read_bytes()
                 yield Sample(
-                    id=record["id"], source=record["source"], received_at=record["received_at"],
-                    meta=SampleMeta(**meta), image=decode_image(encoded, max_pixels), encoded=encoded,
+                    id=record["id"],
+                    source=record["source"],
+                    received_at=record["received_at"],
+                    meta=SampleMeta(**meta),
+                    image=decode_image(encoded, max_pixels),
+                    encoded=encoded,
                 )
             except (OSError, ValueError, KeyError, TypeError, ImageRejected) as exc:
                 log.warning("spool_entry_dropped", path=str(record_path), error=str(exc))
@@ -219,7 +223,7 @@ class ScoringWorker:
                 [expected_lines(s.meta.prompt, s.meta.expected_text) for s in batch],
                 [s.meta for s in batch],
             )
-        except Exception as exc:  # noqa: BLE001 - a bad batch must never stop the worker
+        except Exception as exc:
             log.error("scoring_failed", error=repr(exc), batch=len(batch))
             for sample in batch:
                 self.metrics.count(sample.source, sample.meta.model_version, "failed")
@@ -232,13 +236,23 @@ class ScoringWorker:
         failing = is_failing(scores, self.failing_below)
         paths = self._keep_pictures(sample, result) if failing else (None, None)
         scored = ScoredSample(
-            id=sample.id, source=sample.source, received_at=sample.received_at, scored_at=self.clock(),
-            meta=sample.meta, scores=scores, ocr_text=result.text.ocr_text,
-            expected_text=result.text.expected_text, evidence=self._evidence(result), failing=failing,
-            image_path=paths[0], overlay_path=paths[1],
+            id=sample.id,
+            source=sample.source,
+            received_at=sample.received_at,
+            scored_at=self.clock(),
+            meta=sample.meta,
+            scores=scores,
+            ocr_text=result.text.ocr_text,
+            expected_text=result.text.expected_text,
+            evidence=self._evidence(result),
+            failing=failing,
+            image_path=paths[0],
+            overlay_path=paths[1],
         )
         self._store(scored)
-        self.metrics.observe_scores(sample.source, sample.meta.model_version, scores, sample.meta.latency_seconds)
+        self.metrics.observe_scores(
+            sample.source, sample.meta.model_version, scores, sample.meta.latency_seconds
+        )
         version = self.metrics.model_version(sample.meta.model_version)
         for observe in self.observers:
             observe(sample.source, version, scores)

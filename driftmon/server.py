@@ -92,9 +92,7 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
 
 
 def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'meta'}: {e['msg']}" for e in exc.errors()
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'meta'}: {e['msg']}" for e in exc.errors())
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -148,7 +146,7 @@ async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, SampleM
             meta_text = raw_meta if isinstance(raw_meta, str) else "{}"
     except BadRequest:
         raise
-    except Exception as exc:  # noqa: BLE001 - python-multipart raises assorted errors
+    except Exception as exc:
         raise BadRequest(400, f"malformed multipart body: {exc}") from exc
     try:
         return image, _parse_meta(json.loads(meta_text))
@@ -212,12 +210,22 @@ def sample_json(sample: ScoredSample, public_url: str = "") -> dict[str, Any]:
     """A scored sample as the API shows it."""
     overlay = f"{public_url}/v1/samples/{sample.id}/overlay.png" if sample.overlay_path else None
     return {
-        "id": sample.id, "source": sample.source, "received_at": sample.received_at,
-        "scored_at": sample.scored_at, "model_version": sample.meta.model_version,
-        "request_id": sample.meta.request_id, "prompt": sample.meta.prompt,
-        "expected_text": sample.expected_text, "ocr_text": sample.ocr_text, "scores": dict(sample.scores),
-        "latency_seconds": sample.meta.latency_seconds, "steps": sample.meta.steps, "seed": sample.meta.seed,
-        "labels": dict(sample.meta.labels), "failing": sample.failing, "overlay_url": overlay,
+        "id": sample.id,
+        "source": sample.source,
+        "received_at": sample.received_at,
+        "scored_at": sample.scored_at,
+        "model_version": sample.meta.model_version,
+        "request_id": sample.meta.request_id,
+        "prompt": sample.meta.prompt,
+        "expected_text": sample.expected_text,
+        "ocr_text": sample.ocr_text,
+        "scores": dict(sample.scores),
+        "latency_seconds": sample.meta.latency_seconds,
+        "steps": sample.meta.steps,
+        "seed": sample.meta.seed,
+        "labels": dict(sample.meta.labels),
+        "failing": sample.failing,
+        "overlay_url": overlay,
     }
 
 
@@ -265,7 +273,9 @@ async def get_overlay(request: Request) -> Response:
 async def compare_versions(request: Request) -> Response:
     """
     summary: Two model versions side by side (query a, b, limit ≤ 1000, format html|json)
-    responses: {200: {description: scores, latency and failing pictures of both}, 400: {description: missing a or b}}
+    responses:
+      200: {description: scores, latency and failing pictures of both}
+      400: {description: missing a or b}
     """
     from driftmon.compare import compare, render_html
 
@@ -283,7 +293,9 @@ async def compare_versions(request: Request) -> Response:
     if request.query_params.get("format") == "json":
         return JSONResponse(result)
     worst = {
-        version: sorted((s for s in found if s.overlay_path), key=lambda s: s.scores.get("text_fidelity") or 0.0)[:6]
+        version: sorted(
+            (s for s in found if s.overlay_path), key=lambda s: s.scores.get("text_fidelity") or 0.0
+        )[:6]
         for version, found in ((a, samples_a), (b, samples_b))
     }
     return HTMLResponse(render_html(result, worst))

@@ -32,7 +32,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25, what: str = "condition") -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, interval: float = 0.25, what: str = "condition"
+) -> None:
     """Poll `check` until true; AssertionError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,20 +74,28 @@ class Proc:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def start(cmd: list[str], log: Path, url: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
+def start(
+    cmd: list[str], log: Path, url: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Proc:
     handle = log.open("wb")
-    process = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                               cwd=cwd)
+    process = subprocess.Popen(
+        cmd, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd
+    )
     return Proc(process, log, url, handle)
 
 
-def start_daemon(tmp: Path, config: dict[str, Any], port: int, ready_timeout: float = 240.0,
-                 wait_ready: bool = True) -> Proc:
+def start_daemon(
+    tmp: Path, config: dict[str, Any], port: int, ready_timeout: float = 240.0, wait_ready: bool = True
+) -> Proc:
     """`driftmon run --config` in a subprocess; waits for /readyz (models loaded)."""
     config_path = tmp / "driftmon.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    proc = start([sys.executable, "-m", "driftmon", "run", "--config", str(config_path), "--port", str(port)],
-                 tmp / "daemon.log", f"http://127.0.0.1:{port}", cwd=tmp)
+    proc = start(
+        [sys.executable, "-m", "driftmon", "run", "--config", str(config_path), "--port", str(port)],
+        tmp / "daemon.log",
+        f"http://127.0.0.1:{port}",
+        cwd=tmp,
+    )
     check = http_ok(f"{proc.url}/readyz") if wait_ready else http_ok(f"{proc.url}/healthz")
     try:
         wait_until(lambda: proc.process.poll() is None and check(), ready_timeout, what="driftmon readiness")
@@ -117,8 +127,16 @@ def start_prometheus(tmp: Path, targets: list[str], port: int, scrape_interval: 
     config_path = tmp / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config))
     data = tmp / "prometheus-data"
-    proc = start([PROMETHEUS, f"--config.file={config_path}", f"--storage.tsdb.path={data}",
-                  f"--web.listen-address=127.0.0.1:{port}"], tmp / "prometheus.log", f"http://127.0.0.1:{port}")
+    proc = start(
+        [
+            PROMETHEUS,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp / "prometheus.log",
+        f"http://127.0.0.1:{port}",
+    )
     wait_until(http_ok(f"{proc.url}/-/ready"), 60, what="prometheus")
     return proc
 

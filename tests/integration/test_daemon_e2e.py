@@ -39,9 +39,18 @@ def daemon_config(tmp: Path, generator_url: str) -> dict:
         "server": {"host": "127.0.0.1", "shutdown_grace": "10s"},
         "store": {"path": str(tmp / "data" / "driftmon.db")},
         "artifacts": {"dir": str(tmp / "data" / "artifacts")},
-        "sources": {"probe": {"enabled": True, "interval": "5s", "prompts": str(probes),
-                              "generator": {"kind": "openai_images", "url": generator_url,
-                                            "model_version_path": "model_version"}}},
+        "sources": {
+            "probe": {
+                "enabled": True,
+                "interval": "5s",
+                "prompts": str(probes),
+                "generator": {
+                    "kind": "openai_images",
+                    "url": generator_url,
+                    "model_version_path": "model_version",
+                },
+            }
+        },
         "scoring": {"device": "cpu", "batch_size": 4},
         "logging": {"format": "json"},
     }
@@ -59,7 +68,9 @@ def scored(daemon_url: str) -> list[dict]:
 def test_swap_reaches_store_metrics_pictures_and_prometheus(tmp_path: Path) -> None:
     """A v1 → v2 swap shows in the store, in overlays, and in Prometheus split by model_version."""
     daemon_port, generator_port, prom_port = free_port(), free_port(), free_port()
-    generator = start_generator(tmp_path, generator_port, push_to=f"http://127.0.0.1:{daemon_port}/v1/samples")
+    generator = start_generator(
+        tmp_path, generator_port, push_to=f"http://127.0.0.1:{daemon_port}/v1/samples"
+    )
     daemon = start_daemon(tmp_path, daemon_config(tmp_path, generator.url), daemon_port)
     prometheus = start_prometheus(tmp_path, [f"127.0.0.1:{daemon_port}"], prom_port)
     with running(prometheus, daemon, generator):
@@ -75,8 +86,14 @@ def test_swap_reaches_store_metrics_pictures_and_prometheus(tmp_path: Path) -> N
 
         wait_until(both_versions_scored, 300, interval=2, what="v1 and v2 samples scored")
         samples = scored(daemon.url)
-        fidelity = {v: [s["scores"]["text_fidelity"] for s in samples
-                        if s["model_version"] == v and s["source"] == "push"] for v in ("v1", "v2")}
+        fidelity = {
+            v: [
+                s["scores"]["text_fidelity"]
+                for s in samples
+                if s["model_version"] == v and s["source"] == "push"
+            ]
+            for v in ("v1", "v2")
+        }
         assert min(fidelity["v1"]) >= 0.9, fidelity
         assert min(fidelity["v2"]) < 0.85, fidelity
         assert any(s["source"] == "probe" for s in samples), "no probe sample was scored"
@@ -88,16 +105,25 @@ def test_swap_reaches_store_metrics_pictures_and_prometheus(tmp_path: Path) -> N
         assert picture.content.startswith(b"\x89PNG")
 
         def prometheus_sees_both() -> bool:
-            series = prom_query(prometheus, 'sum by (model_version) (driftmon_text_fidelity_ratio_count{source="push"})')
+            series = prom_query(
+                prometheus, 'sum by (model_version) (driftmon_text_fidelity_ratio_count{source="push"})'
+            )
             return {"v1", "v2"} <= {s["metric"].get("model_version") for s in series}
 
         wait_until(prometheus_sees_both, 60, interval=1, what="Prometheus to scrape both model versions")
 
         metrics_text = httpx.get(f"{daemon.url}/metrics", timeout=10).text
-        check = subprocess.run(["promtool", "check", "metrics"], input=metrics_text, capture_output=True,
-                               text=True, timeout=60, check=False)
+        check = subprocess.run(
+            ["promtool", "check", "metrics"],
+            input=metrics_text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), (
-            check.stdout + check.stderr)
+            check.stdout + check.stderr
+        )
 
         assert daemon.stop(signal.SIGTERM, timeout=60) == 0
         assert "driftmon_stopped" in daemon.output()

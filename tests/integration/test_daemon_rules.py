@@ -35,9 +35,13 @@ groups:
 
 
 def config(tmp: Path, rules: Path) -> dict:
-    return {"server": {"host": "127.0.0.1"}, "store": {"path": str(tmp / "db.sqlite")},
-            "artifacts": {"dir": str(tmp / "art")}, "rules": {"paths": [str(rules)]},
-            "scoring": {"device": "cpu"}}
+    return {
+        "server": {"host": "127.0.0.1"},
+        "store": {"path": str(tmp / "db.sqlite")},
+        "artifacts": {"dir": str(tmp / "art")},
+        "rules": {"paths": [str(rules)]},
+        "scoring": {"device": "cpu"},
+    }
 
 
 def test_broken_rule_file_stops_the_start(tmp_path: Path) -> None:
@@ -46,8 +50,13 @@ def test_broken_rule_file_stops_the_start(tmp_path: Path) -> None:
     rules.write_text(BROKEN)
     config_path = tmp_path / "driftmon.yaml"
     config_path.write_text(yaml.safe_dump(config(tmp_path, rules)))
-    proc = subprocess.run([sys.executable, "-m", "driftmon", "run", "--config", str(config_path),
-                           "--port", str(free_port())], capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "driftmon", "run", "--config", str(config_path), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2
     assert f"{rules}:6:" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -59,6 +68,7 @@ def test_sighup_reload_keeps_previous_rules_on_error(tmp_path: Path) -> None:
     rules.write_text(GOOD)
     daemon = start_daemon(tmp_path, config(tmp_path, rules), free_port(), wait_ready=False)
     with running(daemon):
+
         def status() -> dict:
             return httpx.get(f"{daemon.url}/v1/rules", timeout=5).json()
 

@@ -89,11 +89,13 @@ def _write_inputs(directory: Path) -> dict[str, Path]:
         "grey.png": png_bytes(Image.fromarray(text).convert("L")),
         "rgba.png": png_bytes(Image.fromarray(text).convert("RGBA")),
         "palette.png": png_bytes(Image.fromarray(text).convert("P")),
-        "sixteen.png": png_bytes(Image.fromarray((text[..., 0].astype(np.uint16) * 257))),
+        "sixteen.png": png_bytes(Image.fromarray(text[..., 0].astype(np.uint16) * 257)),
         "photo.jpg": png_bytes(text, "JPEG", quality=95),
         "photo.webp": png_bytes(text, "WEBP", quality=95),
         "anim.gif": png_bytes(
-            Image.fromarray(text).convert("P"), "GIF", save_all=True,
+            Image.fromarray(text).convert("P"),
+            "GIF",
+            save_all=True,
             append_images=[Image.new("P", (256, 128), 0)],
         ),
     }
@@ -109,14 +111,33 @@ def test_cli_scores_good_files_and_names_each_bad_one(tmp_path: Path) -> None:
     paths = _write_inputs(tmp_path)
     overlays = tmp_path / "overlays"
     proc = subprocess.run(
-        [sys.executable, "-m", "driftmon", "score", *map(str, paths.values()),
-         "--expect", "OPEN", "--json", "--device", "cpu", "--overlay", str(overlays)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "driftmon",
+            "score",
+            *map(str, paths.values()),
+            "--expect",
+            "OPEN",
+            "--json",
+            "--device",
+            "cpu",
+            "--overlay",
+            str(overlays),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("driftmon:")]
-    rejected = {"truncated.png": "truncated", "notes.png": "not an image", "empty.png": "empty",
-                "huge.png": "exceeds the limit"}
+    rejected = {
+        "truncated.png": "truncated",
+        "notes.png": "not an image",
+        "empty.png": "empty",
+        "huge.png": "exceeds the limit",
+    }
     assert len(errors) == len(rejected)
     for name, reason in rejected.items():
         assert any(str(paths[name]) in line and reason in line for line in errors), (name, errors)
@@ -124,7 +145,14 @@ def test_cli_scores_good_files_and_names_each_bad_one(tmp_path: Path) -> None:
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {Path(r["path"]).name for r in records} == set(paths) - set(rejected)
     for record in records:
-        assert {"path", "expected_text", "ocr_text", "text_fidelity", "word_f1", "exact_match",
-                "hallucination"} <= record.keys()
+        assert {
+            "path",
+            "expected_text",
+            "ocr_text",
+            "text_fidelity",
+            "word_f1",
+            "exact_match",
+            "hallucination",
+        } <= record.keys()
         assert record["text_fidelity"] >= 0.95, record
     assert (overlays / "good.overlay.png").is_file()

@@ -46,8 +46,9 @@ def test_worker_scores_stores_and_keeps_failing_pictures(tmp_path: Path, ocr_rea
     store = Store(tmp_path / "db.sqlite")
     readings = Readings()
     scorer = Scorer(ocr_reader, composition=CompositionScorer(CompositionConfig()))
-    worker = ScoringWorker(lambda: scorer, store, metrics, Artifacts(tmp_path / "art", 100, 3600), sink=readings,
-                           batch_size=4)
+    worker = ScoringWorker(
+        lambda: scorer, store, metrics, Artifacts(tmp_path / "art", 100, 3600), sink=readings, batch_size=4
+    )
     worker.submit(sample("good", "OPEN", "OPEN", "v1"))
     worker.submit(sample("bad", "QPFN", "OPEN", "v2"))
     worker.start()
@@ -60,8 +61,12 @@ def test_worker_scores_stores_and_keeps_failing_pictures(tmp_path: Path, ocr_rea
     assert "legibility" in good.scores and "margin_violation" in good.scores
     scored_readings = [values for _, labels, values in readings.items if "text_fidelity" in values]
     assert len(scored_readings) == 2
-    assert registry.get_sample_value("driftmon_text_fidelity_ratio_count",
-                                     {"source": "push", "model_version": "v2"}) == 1.0
+    assert (
+        registry.get_sample_value(
+            "driftmon_text_fidelity_ratio_count", {"source": "push", "model_version": "v2"}
+        )
+        == 1.0
+    )
     assert worker.stop(5.0, Spool(tmp_path / "spool")) == 0
 
 

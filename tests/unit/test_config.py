@@ -66,7 +66,8 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604800), ("250ms", 0.25), (12, 12)]
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604800), ("250ms", 0.25), (12, 12)],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     """Prometheus-style durations parse to seconds."""

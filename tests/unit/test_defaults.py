@@ -12,8 +12,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_packaged_rules_match_repository() -> None:
     """driftmon/defaults/rules holds exactly rules/*.yaml minus tests and probes (sync-defaults.sh)."""
-    shipped = {p.name: p.read_bytes() for p in (REPO / "rules").glob("*.yaml")
-               if not p.name.endswith(".test.yaml") and p.name != "probes.yaml"}
+    shipped = {
+        p.name: p.read_bytes()
+        for p in (REPO / "rules").glob("*.yaml")
+        if not p.name.endswith(".test.yaml") and p.name != "probes.yaml"
+    }
     packaged = {p.name: p.read_bytes() for p in RULES_DIR.glob("*.yaml")}
     assert packaged == shipped, "run scripts/sync-defaults.sh"
 

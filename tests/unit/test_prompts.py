@@ -19,7 +19,7 @@ CASES = [
     ("a photo of a cat", ()),
     ('a sign "  MANY   SPACES  "', ("MANY SPACES",)),
     ('an empty sign ""', ()),
-    ('a sign reading "Joe\'s \'Best\' Pizza"', ("Joe's 'Best' Pizza",)),
+    ("a sign reading \"Joe's 'Best' Pizza\"", ("Joe's 'Best' Pizza",)),
     ("a book titled «LE PETIT PRINCE»", ("LE PETIT PRINCE",)),
     ('an unmatched "quote', ()),
 ]

@@ -32,7 +32,9 @@ def state(tmp_path: Path) -> AppState:
     metrics = Metrics(registry)
     store = Store(tmp_path / "db.sqlite")
     worker = ScoringWorker(_unused_scorer, store, metrics, None, queue_size=2)
-    return AppState(worker=worker, store=store, registry=registry, max_body_bytes=200_000, max_pixels=1_000_000)
+    return AppState(
+        worker=worker, store=store, registry=registry, max_body_bytes=200_000, max_pixels=1_000_000
+    )
 
 
 def call(state: AppState, method: str, url: str, **kwargs) -> httpx.Response:
@@ -58,8 +60,13 @@ def test_json_sample_accepted(state: AppState) -> None:
 
 def test_multipart_sample_accepted(state: AppState) -> None:
     """A multipart sample (file field image, JSON field meta) is accepted."""
-    response = call(state, "POST", "/v1/samples", files={"image": ("x.png", PNG, "image/png")},
-                    data={"meta": json.dumps({"model_version": "v2", "labels": {"team": "a"}})})
+    response = call(
+        state,
+        "POST",
+        "/v1/samples",
+        files={"image": ("x.png", PNG, "image/png")},
+        data={"meta": json.dumps({"model_version": "v2", "labels": {"team": "a"}})},
+    )
     assert response.status_code == 202, response.text
     assert state.worker.queue.get_nowait().meta.labels == {"team": "a"}
 
@@ -74,13 +81,19 @@ def test_multipart_sample_accepted(state: AppState) -> None:
         ({"json": {"image_b64": base64.b64encode(b"hello").decode()}}, 422, "not an image"),
         ({"json": {"image_b64": base64.b64encode(huge_png_header()).decode()}}, 413, "exceeds the limit"),
         ({"json": {"image_b64": base64.b64encode(PNG).decode(), "stepz": 3}}, 422, "stepz"),
-        ({"json": {"image_b64": base64.b64encode(PNG).decode(), "latency_seconds": -1}}, 422, "latency_seconds"),
+        (
+            {"json": {"image_b64": base64.b64encode(PNG).decode(), "latency_seconds": -1}},
+            422,
+            "latency_seconds",
+        ),
         ({"content": b"0" * 300_000, "headers": {"content-type": "application/json"}}, 413, "limit"),
         ({"files": {"image": ("x.png", PNG)}, "data": {"meta": "{oops"}}, 400, "meta is not valid JSON"),
         ({"files": {"other": ("x.png", PNG)}}, 422, "image"),
     ],
 )
-def test_bad_requests_get_status_and_json_error(state: AppState, kwargs: dict, status: int, fragment: str) -> None:
+def test_bad_requests_get_status_and_json_error(
+    state: AppState, kwargs: dict, status: int, fragment: str
+) -> None:
     """Each bad request gets its contract status and a JSON error; the daemon keeps serving."""
     response = call(state, "POST", "/v1/samples", **kwargs)
     assert response.status_code == status, response.text
@@ -96,7 +109,8 @@ def test_queue_full_sheds_with_retry_after(state: AppState) -> None:
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
     value = state.registry.get_sample_value(
-        "driftmon_samples_total", {"source": "push", "model_version": "v9", "outcome": "shed"})
+        "driftmon_samples_total", {"source": "push", "model_version": "v9", "outcome": "shed"}
+    )
     assert value == 1.0
 
 
@@ -113,8 +127,13 @@ def test_bearer_token_guards_v1_routes(state: AppState) -> None:
     """With a token configured, /v1/* needs it; /healthz and /metrics stay open."""
     state.auth_token = "s3cret"
     assert post_json(state).status_code == 401
-    ok = call(state, "POST", "/v1/samples", headers={"Authorization": "Bearer s3cret"},
-              json={"image_b64": base64.b64encode(PNG).decode()})
+    ok = call(
+        state,
+        "POST",
+        "/v1/samples",
+        headers={"Authorization": "Bearer s3cret"},
+        json={"image_b64": base64.b64encode(PNG).decode()},
+    )
     assert ok.status_code == 202
     assert call(state, "GET", "/healthz").status_code == 200
     assert call(state, "GET", "/metrics").status_code == 200
@@ -149,9 +168,15 @@ def test_sampling_is_stable_per_request_id() -> None:
 
 def _scored(sample_id: str, version: str, fidelity: float, latency: float) -> ScoredSample:
     return ScoredSample(
-        id=sample_id, source="push", received_at=1000.0, scored_at=1001.0,
+        id=sample_id,
+        source="push",
+        received_at=1000.0,
+        scored_at=1001.0,
         meta=SampleMeta(model_version=version, latency_seconds=latency),
-        scores={"text_fidelity": fidelity}, ocr_text="x", expected_text="x", evidence={},
+        scores={"text_fidelity": fidelity},
+        ocr_text="x",
+        expected_text="x",
+        evidence={},
         failing=fidelity < 0.85,
     )
 

@@ -21,11 +21,24 @@ from tests.imaging import png_bytes
 
 def scored(sample_id: str, ts: float, version: str = "v1", fidelity: float | None = 0.9) -> ScoredSample:
     return ScoredSample(
-        id=sample_id, source="push", received_at=ts, scored_at=ts + 1,
-        meta=SampleMeta(prompt='a "SIGN"', model_version=version, request_id=f"r-{sample_id}",
-                        latency_seconds=0.2, steps=30, seed=7, labels={"team": "a"}),
-        scores={"text_fidelity": fidelity, "exact_match": 1.0}, ocr_text="SIGN", expected_text="SIGN",
-        evidence={"words": []}, failing=False,
+        id=sample_id,
+        source="push",
+        received_at=ts,
+        scored_at=ts + 1,
+        meta=SampleMeta(
+            prompt='a "SIGN"',
+            model_version=version,
+            request_id=f"r-{sample_id}",
+            latency_seconds=0.2,
+            steps=30,
+            seed=7,
+            labels={"team": "a"},
+        ),
+        scores={"text_fidelity": fidelity, "exact_match": 1.0},
+        ocr_text="SIGN",
+        expected_text="SIGN",
+        evidence={"words": []},
+        failing=False,
     )
 
 
@@ -66,7 +79,7 @@ def test_failed_writes_are_retried_then_raised(tmp_path: Path) -> None:
     blocker = sqlite3.connect(tmp_path / "db.sqlite", timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")
     store._conn.execute("PRAGMA busy_timeout=0")
-    with pytest.raises(StoreError, match="db.sqlite"):
+    with pytest.raises(StoreError, match=r"db\.sqlite"):
         store.add(scored("s1", 1.0))
     assert store.write_failures == 3
     blocker.rollback()
@@ -85,11 +98,15 @@ def test_artifacts_retention_by_count_and_age(tmp_path: Path) -> None:
     artifacts = Artifacts(tmp_path, max_count=2, retention_seconds=100, clock=lambda: now)
     image = np.zeros((16, 16, 3), np.uint8)
     for i, age in enumerate((500, 50, 40, 30)):
-        image_path, overlay_path = artifacts.save(f"s{i}", image, _result(image))
+        image_path, _ = artifacts.save(f"s{i}", image, _result(image))
         os.utime(image_path, (now - age, now - age))
     assert artifacts.prune() == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "s2.overlay.png", "s2.png", "s3.overlay.png", "s3.png"]
+        "s2.overlay.png",
+        "s2.png",
+        "s3.overlay.png",
+        "s3.png",
+    ]
 
 
 def test_spool_round_trip(tmp_path: Path) -> None:
@@ -106,8 +123,13 @@ def test_spool_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("scores", "failing"),
-    [({"text_fidelity": 0.5}, True), ({"text_fidelity": 0.9}, False), ({"text_fidelity": None}, False),
-     ({"text_fidelity": 0.95, "margin_violation": 1.0}, True), ({"text_fidelity": None, "blank": 1.0}, True)],
+    [
+        ({"text_fidelity": 0.5}, True),
+        ({"text_fidelity": 0.9}, False),
+        ({"text_fidelity": None}, False),
+        ({"text_fidelity": 0.95, "margin_violation": 1.0}, True),
+        ({"text_fidelity": None, "blank": 1.0}, True),
+    ],
 )
 def test_failing_samples(scores: dict, failing: bool) -> None:
     """Low fidelity, text in the margin and blank frames keep their pictures."""

@@ -110,7 +110,10 @@ def test_scores_are_bounded(expected: str, read: str) -> None:
     """Every score lies in [0, 1] (or is None) for any pair of strings."""
     scores = score_text([expected], [det(read, 0, 0)] if read else [])
     for value in (
-        scores.text_fidelity, scores.word_precision, scores.word_recall, scores.word_f1,
+        scores.text_fidelity,
+        scores.word_precision,
+        scores.word_recall,
+        scores.word_f1,
         scores.hallucination,
     ):
         assert value is None or 0.0 <= value <= 1.0
