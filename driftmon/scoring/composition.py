@@ -22,13 +22,13 @@ Definitions (docs/composition.md):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+import structlog
 
 from driftmon.config import CompositionConfig
 from driftmon.counts import expected_counts
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from driftmon.scoring.alignment import ClipEmbedder
     from driftmon.scoring.objects import CountResult, ObjectDetector
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("driftmon.scoring.composition")
 
 #: (left, top, right, bottom) in pixels
 Box = tuple[float, float, float, float]
@@ -427,7 +427,8 @@ class CompositionScorer:
         if not self.config.objects:
             return None
         if self.config.detector_dir is None:
-            log.info("object counts off: scoring.composition.detector_dir is not set")
+            log.info("composition_check_off", check="object_count_match",
+                     reason="scoring.composition.detector_dir is not set")
             return None
         from driftmon.scoring.objects import TransformersDetector
 
@@ -437,7 +438,8 @@ class CompositionScorer:
         if not (self.config.alignment or self.config.embedding_drift):
             return None
         if self.config.clip_dir is None:
-            log.info("CLIP score and embedding drift off: scoring.composition.clip_dir is not set")
+            log.info("composition_check_off", check="clip_score, embedding_drift",
+                     reason="scoring.composition.clip_dir is not set")
             return None
         from driftmon.scoring.alignment import ClipEmbedder
 

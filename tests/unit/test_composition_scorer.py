@@ -4,12 +4,12 @@ each check switchable, model checks off (and said once) without a configured dir
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from driftmon.config import CompositionConfig
 from driftmon.errors import ModelUnavailable
@@ -90,15 +90,14 @@ def test_every_score_name_present_and_evidence_is_json() -> None:
     json.dumps(result.evidence)
 
 
-def test_model_checks_off_are_said_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_model_checks_off_are_said_once() -> None:
     """Without detector_dir and clip_dir, construction logs each check as off, once."""
-    with caplog.at_level(logging.INFO, logger="driftmon.scoring.composition"):
+    with capture_logs() as logs:
         scorer = CompositionScorer(CompositionConfig())
         score_one(scorer, SampleMeta(prompt="three cats"))
         score_one(scorer, SampleMeta(prompt="three cats"))
-    messages = [r.getMessage() for r in caplog.records]
-    assert sum("object counts off" in m for m in messages) == 1
-    assert sum("CLIP score and embedding drift off" in m for m in messages) == 1
+    off = [entry["check"] for entry in logs if entry["event"] == "composition_check_off"]
+    assert off == ["object_count_match", "clip_score, embedding_drift"]
 
 
 def test_counts_from_prompt_with_injected_detector() -> None:
