@@ -14,7 +14,13 @@ from PIL import Image
 
 from driftmon.errors import ImageTooLarge, ImageUnreadable, ModelUnavailable
 from driftmon.scoring.engine import boxes, detect, recognize, weights
-from driftmon.scoring.engine.engine import CHARACTERS, BatchedOcrEngine, reformat, run_halving
+from driftmon.scoring.engine.engine import (
+    CHARACTERS,
+    BatchedOcrEngine,
+    cudnn_autotuning,
+    reformat,
+    run_halving,
+)
 from driftmon.scoring.engine.params import ReadParams
 
 PARAMS = ReadParams()
@@ -369,6 +375,15 @@ def test_run_halving_gives_up_on_a_single_item() -> None:
     """An item that fails alone raises ImageTooLarge instead of looping."""
     with pytest.raises(ImageTooLarge):
         run_halving(oom_above(0, []), [0, 1], 4)
+
+
+def test_cudnn_autotuning_is_restored() -> None:
+    """The recogniser's autotuning switch is put back even when its body raises."""
+    before = torch.backends.cudnn.benchmark
+    with pytest.raises(RuntimeError), cudnn_autotuning(not before):
+        assert torch.backends.cudnn.benchmark is (not before)
+        raise RuntimeError("boom")
+    assert torch.backends.cudnn.benchmark is before
 
 
 @pytest.fixture(scope="module")
