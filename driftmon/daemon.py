@@ -153,6 +153,7 @@ class Daemon:
             else None
         )
         self.spool = Spool(config.store.path.parent / "spool")
+        self.embeddings = self._make_embedding_monitor()
         self.worker = ScoringWorker(
             scorer_factory or make_scorer_factory(config, self.metrics),
             self.store,
@@ -164,6 +165,7 @@ class Daemon:
             failing_below=config.scoring.failing_below,
             clock=clock,
             observers=[self.composition_metrics.observe],
+            on_embedding=self.embeddings.add if self.embeddings is not None else None,
         )
         self.state = AppState(
             worker=self.worker,
@@ -187,6 +189,27 @@ class Daemon:
         from driftmon.scoring.composition_metrics import CompositionMetrics
 
         self.composition_metrics = CompositionMetrics(self.registry)
+
+    def _make_embedding_monitor(self) -> Any:
+        composition = self.config.scoring.composition
+        if not composition.embedding_drift:
+            return None
+        from driftmon.embeddings import EmbeddingMonitor
+        from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
+
+        tracker = EmbeddingDriftTracker(
+            composition.drift_window, composition.drift_min_samples, composition.drift_distance_threshold,
+            composition.drift_auc_threshold, composition.drift_alpha,
+        )
+        return EmbeddingMonitor(tracker, self.composition_metrics, self.rules, self.clock)
+
+    async def _embedding_loop(self) -> None:
+        while self.embeddings is not None:
+            await asyncio.sleep(self.config.rules.evaluation_interval)
+            try:
+                await anyio.to_thread.run_sync(self.embeddings.evaluate)
+            except Exception as exc:  # noqa: BLE001 - drift must never stop the daemon
+                log.error("embedding_drift_failed", error=repr(exc))
 
     def _make_prober(self, transport: httpx.AsyncBaseTransport | None) -> Any:
         probe = self.config.sources.probe
@@ -290,7 +313,13 @@ class Daemon:
         """Serve until stopped, then shut down in order."""
         self.worker.start()
         self._respool()
-        loops = (self._rule_loop(), self._gpu_loop(), self._maintenance_loop(), self.notifier.run())
+        loops = (
+            self._rule_loop(),
+            self._gpu_loop(),
+            self._maintenance_loop(),
+            self._embedding_loop(),
+            self.notifier.run(),
+        )
         self._tasks = [asyncio.create_task(loop) for loop in loops]
         if self.prober is not None:
             self.prober.start(first_run_in=1.0)

@@ -113,6 +113,7 @@ class ScoringWorker:
         failing_below: float = 0.85,
         clock: Callable[[], float] = time.time,
         observers: Sequence[Callable[[str, str, Mapping[str, float | None]], None]] = (),
+        on_embedding: Callable[[str, np.ndarray], None] | None = None,
     ) -> None:
         self._make_scorer = make_scorer
         self.store = store
@@ -123,6 +124,7 @@ class ScoringWorker:
         self.failing_below = failing_below
         self.clock = clock
         self.observers = tuple(observers)
+        self.on_embedding = on_embedding
         self.queue: queue.Queue[Sample] = queue.Queue(maxsize=queue_size)
         self.ready = threading.Event()
         self.load_error: str | None = None
@@ -256,6 +258,8 @@ class ScoringWorker:
         version = self.metrics.model_version(sample.meta.model_version)
         for observe in self.observers:
             observe(sample.source, version, scores)
+        if self.on_embedding is not None and result.embedding is not None:
+            self.on_embedding(version, result.embedding)
         if self.sink is not None:
             self.sink.record(scored.received_at, scored.labels, reading_values(scored))
 

@@ -50,6 +50,9 @@ KNOWN_SIGNALS = frozenset(
         "gpu_memory_used_ratio",
         "gpu_utilization_ratio",
         "queue_fill_ratio",
+        "embedding_drift",
+        "embedding_drift_auc",
+        "embedding_drift_distance",
     }
 )
 #: names that mean another signal

@@ -1,0 +1,49 @@
+"""Embedding drift in the daemon: the reference is the previous version; results are published."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from driftmon.embeddings import EmbeddingMonitor, reference_version
+from driftmon.scoring.composition_metrics import CompositionMetrics
+from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[tuple[dict[str, str], dict[str, float | None]]] = []
+
+    def record(self, ts: float, labels: Mapping[str, str], values: Mapping[str, float | None]) -> None:
+        self.records.append((dict(labels), dict(values)))
+
+
+def test_reference_is_the_version_before_the_newest() -> None:
+    """With v1 then v2 serving, v1 is the reference; a lone version is its own reference."""
+    assert reference_version(["v1", "v2"], {"v1": 60, "v2": 10}, 50) == "v1"
+    assert reference_version(["v1", "v2", "v3"], {"v1": 60, "v2": 70, "v3": 5}, 50) == "v2"
+    assert reference_version(["v1"], {"v1": 60}, 50) == "v1"
+    assert reference_version(["v1"], {"v1": 10}, 50) is None
+
+
+def test_shifted_version_drifts_and_is_published() -> None:
+    """A swap to a version whose embeddings moved is reported; the old version is not."""
+    rng = np.random.default_rng(3)
+    registry = CollectorRegistry()
+    sink = Sink()
+    monitor = EmbeddingMonitor(EmbeddingDriftTracker(window=200, min_samples=60), CompositionMetrics(registry),
+                               sink, clock=lambda: 1000.0)
+    for _ in range(120):
+        monitor.add("v1", rng.normal(0.0, 1.0, 16))
+    monitor.evaluate()
+    for _ in range(120):
+        monitor.add("v2", rng.normal(0.6, 1.0, 16))
+    results = monitor.evaluate()
+    assert results["v2"].drifted
+    assert not results["v1"].drifted
+    signals = {labels["model_version"]: values for labels, values in sink.records[-2:]}
+    assert signals["v2"]["embedding_drift"] == 1.0
+    auc = registry.get_sample_value("driftmon_embedding_drift", {"method": "classifier_auc", "model_version": "v2"})
+    assert auc is not None and auc > 0.55
