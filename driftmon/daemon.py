@@ -208,7 +208,7 @@ class Daemon:
             await asyncio.sleep(self.config.rules.evaluation_interval)
             try:
                 await anyio.to_thread.run_sync(self.embeddings.evaluate)
-            except Exception as exc:  # noqa: BLE001 - drift must never stop the daemon
+            except Exception as exc:
                 log.error("embedding_drift_failed", error=repr(exc))
 
     def _make_prober(self, transport: httpx.AsyncBaseTransport | None) -> Any:

@@ -33,8 +33,12 @@ def test_shifted_version_drifts_and_is_published() -> None:
     rng = np.random.default_rng(3)
     registry = CollectorRegistry()
     sink = Sink()
-    monitor = EmbeddingMonitor(EmbeddingDriftTracker(window=200, min_samples=60), CompositionMetrics(registry),
-                               sink, clock=lambda: 1000.0)
+    monitor = EmbeddingMonitor(
+        EmbeddingDriftTracker(window=200, min_samples=60),
+        CompositionMetrics(registry),
+        sink,
+        clock=lambda: 1000.0,
+    )
     for _ in range(120):
         monitor.add("v1", rng.normal(0.0, 1.0, 16))
     monitor.evaluate()
@@ -45,5 +49,7 @@ def test_shifted_version_drifts_and_is_published() -> None:
     assert not results["v1"].drifted
     signals = {labels["model_version"]: values for labels, values in sink.records[-2:]}
     assert signals["v2"]["embedding_drift"] == 1.0
-    auc = registry.get_sample_value("driftmon_embedding_drift", {"method": "classifier_auc", "model_version": "v2"})
+    auc = registry.get_sample_value(
+        "driftmon_embedding_drift", {"method": "classifier_auc", "model_version": "v2"}
+    )
     assert auc is not None and auc > 0.55
