@@ -20,13 +20,22 @@ MODEL_DIR_VARIABLE = "OCR_TEST_MODEL_DIR"
 
 #: square sizes cycled over the set: several buckets, one (300) that is not a multiple of 32
 EQUIVALENCE_SIZES = (256, 320, 300, 384)
+#: every sixth image is tilted by one of these angles (degrees): rotated boxes end to end
+TILTS = (-14.0, 9.0, 20.0)
 
 
 def equivalence_set(
     n: int = 56, seed: int = 7000, sizes: Sequence[int] = EQUIVALENCE_SIZES
 ) -> list[TextImage]:
-    """`n` deterministic images with 0–4 lines, sizes cycling through `sizes`."""
-    return [make_text_image(seed + i, sizes[i % len(sizes)]) for i in range(n)]
+    """`n` deterministic images with 0–4 lines, sizes cycling through `sizes`, some tilted."""
+    return [
+        make_text_image(
+            seed + i,
+            sizes[i % len(sizes)],
+            TILTS[(i // 6) % len(TILTS)] if i % 6 == 5 else 0.0,
+        )
+        for i in range(n)
+    ]
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,12 @@ def _line(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
 
 
-def make_text_image(seed: int, size: int = 320) -> TextImage:
-    """One square image of `size` pixels with 0–4 lines of text, fully determined by `seed`."""
+def make_text_image(seed: int, size: int = 320, angle: float = 0.0) -> TextImage:
+    """One square image of `size` pixels with 0–4 lines of text, fully determined by `seed`.
+
+    A non-zero `angle` (degrees, counter-clockwise) tilts the whole picture, corners filled
+    with the top-left colour: EasyOCR then reads rotated boxes (its `free_list`).
+    """
     rng = random.Random(seed)
     canvas, luminance = _background(rng, size)
     image = Image.fromarray(canvas, "RGB")
@@ -96,6 +100,9 @@ def make_text_image(seed: int, size: int = 320) -> TextImage:
         draw.text((x - left, y), text, font=font, fill=ink)
         lines.append(text)
         y += bottom + rng.randint(font_px // 3, font_px)
+    if angle:
+        corner = image.getpixel((0, 0))
+        image = image.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=corner)
     return TextImage(np.asarray(image).copy(), tuple(lines))
 
 

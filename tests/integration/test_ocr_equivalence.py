@@ -29,7 +29,7 @@ def engine() -> BatchedOcrEngine:
 
 @pytest.fixture(scope="module")
 def samples():  # type: ignore[no-untyped-def]
-    """56 images: varied fonts, sizes, colours, backgrounds, 0–4 lines."""
+    """56 images: varied fonts, sizes, colours, backgrounds, 0–4 lines, some tilted."""
     return equivalence_set()
 
 
@@ -46,6 +46,8 @@ def test_engine_text_equals_readtext(engine, samples, ocr_reader) -> None:  # ty
     read = [f for f in result.reference_fidelity if f is not None]
     assert sum(1 for f in read if f > 0.8) >= 0.8 * len(read)
     assert sum(1 for s in samples if not s.lines) >= 3
+    tilted = [det for dets in reference for det in dets if det.box[0][1] != det.box[1][1]]
+    assert len(tilted) >= 5  # the tilted images do go through EasyOCR's rotated-box path
     assert engine.oom_retries == 0
 
 
