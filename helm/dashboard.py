@@ -286,6 +286,19 @@ def alert_panels(y: int) -> list[dict[str, Any]]:
             description="driftmon's own rule engine (as Prometheus's ALERTS series).",
         ),
         panel(
+            "Model swap: against the baseline",
+            [
+                target(
+                    "max by (comparison, aggregate, signal, window, model_version) "
+                    f'(driftmon_baseline_comparison{{{POD}, model_version=~"$model_version"}})',
+                    "{{comparison}} {{aggregate}}({{signal}}[{{window}}]) {{model_version}}",
+                )
+            ],
+            (0, y + 9, 12, 8),
+            description="The rules' ratio()/delta() against the baseline (the previous model version, "
+            "or a pinned one): e.g. delta of mean fidelity, ratio of p95 latency.",
+        ),
+        panel(
             "Drift statistics",
             [
                 target(
@@ -293,7 +306,7 @@ def alert_panels(y: int) -> list[dict[str, Any]]:
                     "{{signal}} {{method}} {{model_version}}",
                 )
             ],
-            (0, y + 9, 24, 8),
+            (12, y + 9, 12, 8),
             description="The latest statistic of each rule's drift() test, e.g. a KS p-value.",
         ),
         panel(

@@ -33,16 +33,9 @@ NAMESPACE, POD = "imagegen", "gen-0"
 RATE_INTERVAL = "1m"
 #: how long the run may take to give every query a series
 SERIES_DEADLINE_S = 360.0
-#: TODO(issue 6): panels the daemon cannot fill yet, and why; the strict xfail below turns red
-#: (XPASS) as soon as it can, so this entry is removed with the fix
-NOT_YET_PUBLISHED = {
-    "Embedding drift against the baseline": (
-        "the daemon never calls CompositionMetrics.set_embedding_drift, so driftmon_embedding_drift "
-        "and driftmon_embedding_drift_threshold have no samples"
-    ),
-}
-#: v1 samples scored before the model swap (the automatic baseline needs some)
-BEFORE_SWAP = 10
+#: v1 samples scored before the model swap: ModelSwapRegression compares v2 with v1 only when
+#: each has its min_samples (20) in the window
+BEFORE_SWAP = 25
 PROMPTS = (
     'a shop door with a small sign that says "OPEN"',
     'two cats sitting under a wooden sign reading "CAT CAFE"',
@@ -98,7 +91,11 @@ def daemon_config(tmp: Path, port: int, generator_url: str, models: dict[str, Pa
                 "enabled": True,
                 "interval": "30s",
                 "prompts": str(tmp / "probes.yaml"),
-                "generator": {"kind": "openai_images", "url": generator_url},
+                "generator": {
+                    "kind": "openai_images",
+                    "url": generator_url,
+                    "model_version_path": "model_version",
+                },
             },
         },
         "scoring": {
@@ -199,33 +196,24 @@ def scraped_run(tmp_path_factory):
 ALL = {"namespace": ".*", "pod": ".*", "model_version": ".*", "source": ".*"}
 
 
-def selected(pending: bool) -> dict[str, str]:
-    """Name -> query of the panel targets: the NOT_YET_PUBLISHED ones or all the others."""
-    return {
-        f"{q.panel} ({q.ref})": q.expr for q in queries(load()) if (q.panel in NOT_YET_PUBLISHED) == pending
-    }
-
-
-def empty_queries(prometheus: Prometheus, values: dict[str, Any], pending: bool = False) -> list[str]:
+def empty_queries(prometheus: Prometheus, values: dict[str, Any]) -> list[str]:
     """Panel targets whose query, with `values` substituted, returns no series now."""
     return [
-        name
-        for name, expr in selected(pending).items()
-        if not prometheus.query(substitute(expr, values, RATE_INTERVAL))
+        f"{q.panel} ({q.ref})"
+        for q in queries(load())
+        if not prometheus.query(substitute(q.expr, values, RATE_INTERVAL))
     ]
 
 
-def wait_for_series(
-    prometheus: Prometheus, values: dict[str, Any], seconds: float, pending: bool = False
-) -> list[str]:
-    """Poll until every selected query returns a series or `seconds` pass; the empty ones.
+def wait_for_series(prometheus: Prometheus, values: dict[str, Any], seconds: float) -> list[str]:
+    """Poll until every query returns a series or `seconds` pass; the empty ones.
 
     When each query first returned a series goes to series-first-seen.json beside the logs.
     """
     start = time.monotonic()
     seen: dict[str, float] = {}
-    everything = set(selected(pending))
-    empty = empty_queries(prometheus, values, pending)
+    everything = {f"{q.panel} ({q.ref})" for q in queries(load())}
+    empty = empty_queries(prometheus, values)
     while True:
         now = round(time.monotonic() - start, 1)
         seen.update({name: now for name in everything - set(empty) if name not in seen})
@@ -233,7 +221,7 @@ def wait_for_series(
         if not empty or time.monotonic() - start > seconds:
             return empty
         time.sleep(5)
-        empty = empty_queries(prometheus, values, pending)
+        empty = empty_queries(prometheus, values)
 
 
 def test_every_panel_query_returns_series(scraped_run):
@@ -267,10 +255,3 @@ def test_variables_list_the_scraped_values_and_concrete_selections_work(scraped_
         "source": sorted(sources),
     }
     assert not empty_queries(prometheus, selected)
-
-
-@pytest.mark.xfail(strict=True, reason="; ".join(NOT_YET_PUBLISHED.values()))
-def test_panels_waiting_for_the_daemon_return_series(scraped_run):
-    """The NOT_YET_PUBLISHED panels return series too (expected to fail until the daemon can)."""
-    prometheus, _, _ = scraped_run
-    assert not wait_for_series(prometheus, ALL, 30, pending=True)
