@@ -5,7 +5,9 @@
 
 Generated files:
 - helm/driftmon/files/rules/*.yaml        copies of rules/*.yaml (rule files and probes; not *.test.yaml)
-- helm/driftmon/files/prometheus-rules.yaml  `driftmon rules export rules/ --format prometheus`
+- helm/driftmon/files/prometheus-rules.yaml  `driftmon rules export rules/ --format prometheus`,
+                                          plus a group forwarding driftmon_alerts for each alert
+                                          the export could not express
 - helm/driftmon/values.schema.json        its $defs.driftmonConfig, the key structure of
                                           driftmon.config.Config, so a misspelled config key fails
                                           `helm install` as well as the daemon's own start
@@ -22,6 +24,8 @@ import types
 import typing
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "driftmon"
@@ -63,7 +67,67 @@ def export_prometheus_rules() -> str:
     if result.stderr.strip():
         # what PromQL cannot express is named on stderr; keep it visible in the sync output
         print(result.stderr.rstrip(), file=sys.stderr)
-    return EXPORT_HEADER + result.stdout
+    forwarded = forwarded_group(result.stdout)
+    if forwarded is None:
+        return EXPORT_HEADER + result.stdout
+    appended = yaml.safe_dump([forwarded], sort_keys=False, width=100)
+    return EXPORT_HEADER + result.stdout.rstrip("\n") + "\n" + FORWARD_HEADER + appended
+
+
+FORWARD_GROUP = "driftmon-daemon-evaluated"
+FORWARD_HEADER = (
+    "# Added by helm/sync.py: the alerts above could not be exported to PromQL, so Prometheus\n"
+    "# forwards the daemon's own verdict (driftmon_alerts, firing) to Alertmanager instead.\n"
+)
+
+
+def alert_rules() -> dict[str, dict[str, Any]]:
+    """Alert name -> rule, for every alerting rule in the repository's rule files."""
+    rules: dict[str, dict[str, Any]] = {}
+    for path in rule_sources():
+        document = yaml.safe_load(path.read_text("utf-8")) or {}
+        for group in document.get("groups") or []:
+            for rule in group.get("rules") or []:
+                if "alert" in rule:
+                    rules[rule["alert"]] = rule
+    return rules
+
+
+def forwarded_group(exported: str) -> dict[str, Any] | None:
+    """A group re-raising, from driftmon_alerts, each alert the export could not express.
+
+    With Prometheus evaluating the fleet and driftmon's own receivers off, those alerts would
+    otherwise never reach Alertmanager. The daemon has applied the rule's `for` already; its
+    series carries the rule's labels and `by` labels, and Prometheus adds namespace and pod.
+    """
+    exported_names = {
+        rule["alert"]
+        for group in (yaml.safe_load(exported) or {}).get("groups") or []
+        for rule in group.get("rules") or []
+        if "alert" in rule
+    }
+    missing = {name: rule for name, rule in alert_rules().items() if name not in exported_names}
+    if not missing:
+        return None
+    rules = []
+    for name, rule in sorted(missing.items()):
+        where = "{{ $labels.namespace }}/{{ $labels.pod }}"
+        annotations = {
+            "summary": f"driftmon's own engine fires {name} on {where}",
+            "description": f"{name} has no PromQL form (driftmon rules export names why), so its verdict "
+            "comes from the daemon on each pod: " + rule.get("annotations", {}).get("summary", rule["expr"]),
+        }
+        if "runbook_url" in rule.get("annotations", {}):
+            annotations["runbook_url"] = rule["annotations"]["runbook_url"]
+        rules.append(
+            {
+                "alert": name,
+                "expr": "max without (alertstate) "
+                f'(driftmon_alerts{{alertname="{name}", alertstate="firing"}})',
+                "annotations": annotations,
+            }
+        )
+    return {"name": FORWARD_GROUP, "rules": rules}
 
 
 def _structure(annotation: Any) -> dict[str, Any]:

@@ -368,3 +368,33 @@ def test_promtool_accepts_the_exported_rules(rule_file, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     rules = sum(len(group["rules"]) for group in yaml.safe_load(path.read_text("utf-8"))["groups"])
     assert f"SUCCESS: {rules} rules found" in result.stdout
+
+
+def test_alerts_the_export_cannot_express_are_forwarded_from_the_daemon(tmp_path):
+    """An alerting rule missing from the export gets a Prometheus alert on driftmon_alerts (firing)
+    with its runbook, so it still reaches Alertmanager; promtool accepts the group."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "helm"))
+    try:
+        import sync
+    finally:
+        sys.path.remove(str(ROOT / "helm"))
+    names = sorted(sync.alert_rules())
+    assert names, "rules/ has no alerting rule"
+    shipped = {rule.get("alert") for group in exported_groups() for rule in group["rules"]}
+    assert set(names) <= shipped, "every alert of rules/ reaches the chart's PrometheusRule"
+    kept = {"groups": [{"name": "g", "rules": [{"alert": n, "expr": "vector(1)"} for n in names[1:]]}]}
+    group = sync.forwarded_group(yaml.safe_dump(kept))
+    assert group is not None
+    assert [rule["alert"] for rule in group["rules"]] == [names[0]]
+    assert f'driftmon_alerts{{alertname="{names[0]}", alertstate="firing"}}' in group["rules"][0]["expr"]
+    runbook = sync.alert_rules()[names[0]].get("annotations", {}).get("runbook_url")
+    assert group["rules"][0]["annotations"].get("runbook_url") == runbook
+    path = tmp_path / "forwarded.yaml"
+    path.write_text(yaml.safe_dump({"groups": [group]}), "utf-8")
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
