@@ -398,3 +398,19 @@ def test_alerts_the_export_cannot_express_are_forwarded_from_the_daemon(tmp_path
         ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ({"repository": "registry.example.com/sdxl", "tag": "1.4.2"}, "registry.example.com/sdxl:1.4.2"),
+        (
+            {"repository": "registry.example.com/sdxl@sha256:" + "a" * 64},
+            "registry.example.com/sdxl@sha256:" + "a" * 64,
+        ),
+    ],
+)
+def test_generator_image_reference(image, expected):
+    """The generator runs the image asked for: repository:tag, or the repository as given (digest)."""
+    spec = pod_spec(render({"generator": {"image": image}}))
+    assert container(spec, "generator")["image"] == expected
