@@ -13,6 +13,8 @@ CHART = ROOT / "helm" / "driftmon"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 #: the Kubernetes version manifests are validated against (kubernetes-validate's schemas)
 KUBERNETES_VERSION = "1.33.0"
+#: the oldest the chart supports (Chart.yaml kubeVersion), validated too
+KUBERNETES_MINIMUM = "1.27.0"
 RELEASE = "gen"
 NAMESPACE = "imagegen"
 CRD_GROUPS = ("monitoring.coreos.com/",)

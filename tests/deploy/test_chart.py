@@ -14,6 +14,7 @@ from driftmon.config import load_config
 from .chart import (
     CHART,
     CI_VALUES,
+    KUBERNETES_MINIMUM,
     KUBERNETES_VERSION,
     ROOT,
     container,
@@ -83,16 +84,22 @@ def test_helm_lint_is_clean(value_set):
     assert not report["errors"], report["errors"]
 
 
-def test_every_manifest_validates_against_kubernetes(manifests):
-    """Every built-in object validates (strict: unknown fields fail) against the pinned version."""
+@pytest.mark.parametrize("version", [KUBERNETES_MINIMUM, KUBERNETES_VERSION])
+def test_every_manifest_validates_against_kubernetes(manifests, version):
+    """Every built-in object validates (strict: unknown fields fail) against the pinned version and
+    the oldest one Chart.yaml accepts."""
     import kubernetes_validate
 
+    assert (
+        yaml.safe_load((CHART / "Chart.yaml").read_text("utf-8"))["kubeVersion"]
+        == f">={KUBERNETES_MINIMUM}-0"
+    )
     checked = 0
     for manifest in manifests:
         if manifest.is_crd_object:
             continue
         try:
-            kubernetes_validate.validate(manifest.body, KUBERNETES_VERSION, strict=True)
+            kubernetes_validate.validate(manifest.body, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{manifest.template}: {manifest.kind}/{manifest.name}: {exc.message}")
         checked += 1
