@@ -205,12 +205,15 @@ def test_gpu_choice_sets_the_resource_and_the_scoring_device(pod_manifests, pod_
 
 
 def test_nvml_settings_reach_the_pod(pod_manifests, pod_value_set):
-    """nvml.visibleDevices becomes NVIDIA_VISIBLE_DEVICES and nvml.hostPID the pod's hostPID."""
+    """nvml.visibleDevices becomes NVIDIA_VISIBLE_DEVICES ("void" by default without a GPU request,
+    left to the device plugin with one) and nvml.hostPID the pod's hostPID."""
     values = pod_value_set[1]
     spec = pod_spec(pod_manifests)
     env = {e["name"]: e.get("value") for e in container(spec, "driftmon")["env"]}
     nvml = values.get("nvml", {})
-    assert env.get("NVIDIA_VISIBLE_DEVICES") == (nvml.get("visibleDevices") or None)
+    own_gpu = values.get("gpu", {}).get("count", 0) > 0
+    expected = nvml.get("visibleDevices") or (None if own_gpu else "void")
+    assert env.get("NVIDIA_VISIBLE_DEVICES") == expected
     assert spec.get("hostPID", False) == nvml.get("hostPID", False)
 
 

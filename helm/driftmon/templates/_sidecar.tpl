@@ -25,7 +25,7 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
     - name: DRIFTMON_POD_NAMESPACE
       valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
-    {{- with .Values.nvml.visibleDevices }}
+    {{- with (include "driftmon.visibleDevices" .) }}
     - name: NVIDIA_VISIBLE_DEVICES
       value: {{ . | quote }}
     {{- end }}
@@ -118,6 +118,20 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+NVIDIA_VISIBLE_DEVICES for the driftmon container: nvml.visibleDevices when set; else, without a GPU
+request, "void", because the CUDA base image says "all" and a runtime that honours the variable
+would otherwise hand every GPU on the node to a container that asked for none; else nothing (the
+device plugin sets it to the GPUs it allocated).
+*/}}
+{{- define "driftmon.visibleDevices" -}}
+{{- if .Values.nvml.visibleDevices -}}
+{{- .Values.nvml.visibleDevices -}}
+{{- else if eq (int .Values.gpu.count) 0 -}}
+void
+{{- end -}}
 {{- end -}}
 
 {{/* Pod-level settings driftmon needs: NVML's hostPID trade-off, the GPU RuntimeClass. */}}
