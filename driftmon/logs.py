@@ -44,6 +44,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    # library warnings (torch, EasyOCR) go to the log, not to a terminal a live view draws on
+    logging.captureWarnings(True)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)

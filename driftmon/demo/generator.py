@@ -216,14 +216,16 @@ def _sign_box(
         # the failure mode of a worse model: the sign drifts into the margin and is clipped
         cx += rng.choice((-1, 1)) * board_w * rng.uniform(0.3, 0.45)
     else:
-        cx = min(max(cx, board_w / 2 + 0.04 * width), width - board_w / 2 - 0.04 * width)
+        # a good model keeps the text itself well inside driftmon's 5% safe area
+        half = max(board_w / 2 + 0.04 * width, text_w / 2 + 0.1 * width)
+        cx = min(max(cx, half), width - half)
     cy = min(max(cy, board_h / 2 + 0.04 * height), height - board_h / 2 - 0.04 * height)
     return int(cx - board_w / 2), int(cy - board_h / 2), int(cx + board_w / 2), int(cy + board_h / 2)
 
 
 def _sign(image: Image.Image, lines: tuple[str, ...], rng: random.Random, spec: ModelSpec) -> None:
     width, _ = image.size
-    drawn, font_size = fit_text(lines, width * 0.84)
+    drawn, font_size = fit_text(lines, width * 0.76)
     font = _font(font_size)
     pad, line_h = int(font_size * 0.45), int(font_size * 1.25)
     text_w = max(font.getlength(line) for line in drawn)
