@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from driftmon.artifacts import Artifacts
 from driftmon.config import Config
-from driftmon.errors import ConfigError, ImageRejected
+from driftmon.errors import ImageRejected
 from driftmon.images import decode_image
 from driftmon.metrics import Metrics
 from driftmon.pipeline import ScoringWorker, Spool
@@ -53,15 +53,9 @@ def public_url(config: Config, port: int) -> str:
 
 def read_token(path: Path | None) -> str | None:
     """The bearer token from its file (stripped), or None when auth is off."""
-    if path is None:
-        return None
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"server.auth_token_file: cannot read {path}: {exc.strerror}") from exc
-    if not token:
-        raise ConfigError(f"server.auth_token_file: {path} is empty")
-    return token
+    from driftmon.alerting.base import read_secret
+
+    return None if path is None else read_secret("server.auth_token_file", None, path, None)
 
 
 def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer]:
