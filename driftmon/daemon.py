@@ -71,6 +71,7 @@ def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer
         )
         if hasattr(ocr, "max_batch"):
             ocr.max_batch = scoring.batch_size
+        metrics.track_ocr(ocr)
         composition = CompositionScorer(scoring.composition, device=ocr.device)
         metrics.build.info({**_build_labels(), "ocr_engine": ocr.name, "device": ocr.device})
         return Scorer(

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily
 
 from driftmon import __version__
 
@@ -35,6 +36,26 @@ class LabelCap:
                 self._seen.add(value)
                 return value
         return OTHER
+
+
+class _OcrCollector:
+    """`driftmon_ocr_oom_retries_total`: CUDA out-of-memory errors after which a batch was halved."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [self._family(0.0)]
+
+    def collect(self) -> list[CounterMetricFamily]:
+        return [self._family(float(getattr(self.engine, "oom_retries", 0)))]
+
+    @staticmethod
+    def _family(value: float) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "driftmon_ocr_oom_retries", "CUDA out-of-memory errors after which the OCR batch was halved.",
+            value=value,
+        )
 
 
 class Metrics:
@@ -104,6 +125,10 @@ class Metrics:
         )
         self.build = Info("driftmon_build", "Build information.", registry=registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
+
+    def track_ocr(self, engine: object) -> None:
+        """Export the OCR engine's out-of-memory retries (read from the engine at scrape time)."""
+        self.registry.register(_OcrCollector(engine))
 
     def count(self, source: str, model_version: str, outcome: str, amount: float = 1.0) -> None:
         """Count samples of one outcome (label values bounded)."""

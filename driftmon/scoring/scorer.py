@@ -88,6 +88,8 @@ class Scorer:
     ) -> list[ScoreResult]:
         """Score each image against its expected lines (same order)."""
         detections = self._timed("ocr", lambda: self.ocr.read(images))
+        for stage, seconds in getattr(self.ocr, "last_stage_seconds", {}).items():
+            self._observe(f"ocr_{stage}", seconds)  # the batched engine's detect/postprocess/recognize
         texts = self._timed(
             "text",
             lambda: [
