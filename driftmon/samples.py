@@ -37,13 +37,17 @@ class SampleMeta:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One image to score, decoded to RGB uint8, with where it came from."""
+    """One image to score, with where it came from.
+
+    `encoded` holds the bytes as received; `image` (RGB uint8) is decoded by the scoring worker
+    when absent, so queued samples cost their compressed size, not their pixels.
+    """
 
     id: str
     source: str
     received_at: float
     meta: SampleMeta
-    image: np.ndarray
+    image: np.ndarray | None
     encoded: bytes = b""
 
 

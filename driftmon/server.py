@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 import json
@@ -27,7 +26,7 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from driftmon.errors import ImageRejected, ImageTooLarge
-from driftmon.images import decode_image
+from driftmon.images import check_image
 from driftmon.pipeline import ScoringWorker, is_sampled
 from driftmon.samples import Sample, SampleMeta, ScoredSample
 from driftmon.store import Store
@@ -117,7 +116,8 @@ def _parse_meta(raw: Any) -> SampleMeta:
         raise BadRequest(422, _validation_message(exc)) from exc
 
 
-def _from_json(body: bytes) -> tuple[bytes, SampleMeta]:
+def _from_json(body: bytes) -> tuple[str, SampleMeta]:
+    """The base64 image text and the meta; the image is decoded only if the sample is kept."""
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -125,11 +125,18 @@ def _from_json(body: bytes) -> tuple[bytes, SampleMeta]:
     if not isinstance(payload, dict) or not isinstance(payload.get("image_b64"), str):
         raise BadRequest(422, "image_b64: a base64 string is required")
     encoded = payload.pop("image_b64")
-    try:
-        image = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadRequest(422, f"image_b64: not valid base64 ({exc})") from exc
-    return image, _parse_meta(payload)
+    return encoded, _parse_meta(payload)
+
+
+def _image_bytes(image: bytes | str, max_pixels: int) -> bytes:
+    """Base64 text decoded (strictly) to bytes, then checked without decoding pixels."""
+    if isinstance(image, str):
+        try:
+            image = binascii.a2b_base64(image, strict_mode=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest(422, f"image_b64: not valid base64 ({exc})") from exc
+    check_image(image, max_pixels)
+    return image
 
 
 async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, SampleMeta]:
@@ -181,6 +188,7 @@ async def post_sample(request: Request) -> Response:
     if content_type not in ("application/json", "multipart/form-data"):
         raise BadRequest(415, "use multipart/form-data (image + meta) or application/json (image_b64 + meta)")
     body = await _read_body(request, state.max_body_bytes)
+    data: bytes | str
     if content_type == "application/json":
         # parsing a multi-megabyte base64 body takes milliseconds: keep it off the event loop
         data, meta = await anyio.to_thread.run_sync(_from_json, body)
@@ -189,18 +197,20 @@ async def post_sample(request: Request) -> Response:
     return await accept(state, data, meta, "push")
 
 
-async def accept(state: AppState, data: bytes, meta: SampleMeta, source: str) -> Response:
-    """Sample, decode off the event loop, and queue; the shared path of push and probe."""
+async def accept(state: AppState, data: bytes | str, meta: SampleMeta, source: str) -> Response:
+    """Sample, validate off the event loop, and queue; the shared path of push and probe."""
     sample_id = uuid.uuid4().hex
     if not is_sampled(meta.request_id, state.sample_ratio if source == "push" else 1.0, state.random()):
         state.worker.metrics.count(source, meta.model_version, "unsampled")
         return JSONResponse({"id": sample_id, "sampled": False}, status_code=202)
     try:
-        image = await anyio.to_thread.run_sync(decode_image, data, state.max_pixels)
+        # base64, header, pixel limit and structure only: the worker decodes the pixels, so queued
+        # samples cost their compressed size and the HTTP path stays cheap
+        encoded = await anyio.to_thread.run_sync(_image_bytes, data, state.max_pixels)
     except ImageRejected as exc:
         state.worker.metrics.count(source, meta.model_version, "rejected")
         raise BadRequest(413 if isinstance(exc, ImageTooLarge) else 422, f"image: {exc}") from exc
-    sample = Sample(sample_id, source, state.clock(), meta, image, data)
+    sample = Sample(sample_id, source, state.clock(), meta, None, encoded)
     if not state.worker.submit(sample):
         raise BadRequest(429, "scoring queue is full", {"Retry-After": str(state.retry_after_seconds)})
     return JSONResponse({"id": sample_id, "sampled": True}, status_code=202)

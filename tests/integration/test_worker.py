@@ -36,7 +36,7 @@ class Readings:
 def sample(sample_id: str, text: str, expected: str, version: str) -> Sample:
     image = render_lines([text], size=(320, 160), font_size=40, origin=(20, 50))
     meta = SampleMeta(prompt=f'a sign that says "{expected}"', model_version=version, latency_seconds=0.1)
-    return Sample(sample_id, "push", time.time(), meta, image, png_bytes(image))
+    return Sample(sample_id, "push", time.time(), meta, None, png_bytes(image))
 
 
 def test_worker_scores_stores_and_keeps_failing_pictures(tmp_path: Path, ocr_reader) -> None:
@@ -78,4 +78,25 @@ def test_stop_spools_what_is_left(tmp_path: Path, ocr_reader) -> None:
         worker.submit(sample(f"s{i}", "OPEN", "OPEN", "v1"))
     spool = Spool(tmp_path / "spool")
     assert worker.stop(0.0, spool) == 3
-    assert sorted(s.id for s in spool.drain(10_000_000)) == ["s0", "s1", "s2"]
+    assert sorted(s.id for s in spool.drain()) == ["s0", "s1", "s2"]
+
+
+def test_undecodable_sample_is_counted_not_fatal(tmp_path: Path, ocr_reader) -> None:
+    """A truncated JPEG that passed intake's structural check is rejected by the worker, counted,
+    and the next sample is still scored."""
+    registry = CollectorRegistry()
+    store = Store(tmp_path / "db.sqlite")
+    worker = ScoringWorker(lambda: Scorer(ocr_reader), store, Metrics(registry), None)
+    jpeg = png_bytes(render_lines(["OPEN"], size=(320, 160), font_size=40, origin=(20, 50)), "JPEG")
+    worker.submit(
+        Sample("broken", "push", time.time(), SampleMeta(model_version="v1"), None, jpeg[: len(jpeg) // 2])
+    )
+    worker.submit(sample("fine", "OPEN", "OPEN", "v1"))
+    worker.start()
+    wait_until(lambda: store.count() == 1, 180, what="the good sample scored")
+    assert store.get("fine") is not None
+    rejected = registry.get_sample_value(
+        "driftmon_samples_total", {"source": "push", "model_version": "v1", "outcome": "rejected"}
+    )
+    assert rejected == 1.0
+    worker.stop(5.0)

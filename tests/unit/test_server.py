@@ -194,3 +194,26 @@ def test_compare_two_versions_side_by_side(state: AppState) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "v1 vs v2" in page.text
     assert call(state, "GET", "/v1/compare", params={"a": "v1"}).status_code == 400
+
+
+def test_queue_sheds_by_bytes(tmp_path: Path) -> None:
+    """The queue also sheds when its samples' bytes would pass queue_max_bytes."""
+    registry = CollectorRegistry()
+    worker = ScoringWorker(
+        _unused_scorer,
+        Store(tmp_path / "db.sqlite"),
+        Metrics(registry),
+        None,
+        queue_size=100,
+        queue_max_bytes=len(PNG) * 2,
+    )
+    state = AppState(worker=worker, store=worker.store, registry=registry)
+    assert [post_json(state).status_code for _ in range(3)] == [202, 202, 429]
+
+
+def test_truncated_png_is_refused_at_intake(state: AppState) -> None:
+    """Intake checks PNG structure without decoding: a truncated file gets 422, not a 202."""
+    big = png_bytes((np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8))
+    response = post_json(state, image=big[: len(big) // 2])
+    assert response.status_code == 422
+    assert "truncated" in response.json()["error"]
