@@ -236,14 +236,14 @@ class ScoringWorker:
                 self._score_safely(batch)
 
     def _warm_up(self, scorer: Scorer) -> None:
-        """Score one full batch of synthetic 512² images before reporting ready, so the first real
-        samples (and the memory baseline) do not pay for lazy initialisation and allocator growth."""
+        """Score one synthetic 512² image before reporting ready, so the first real sample does not
+        pay for lazy initialisation (a full batch would delay readiness by seconds on a CPU)."""
         from PIL import Image, ImageDraw
 
         canvas = Image.new("RGB", (512, 512), "white")
         ImageDraw.Draw(canvas).rectangle((40, 200, 472, 280), outline="black", width=8)
         image = np.asarray(canvas)
-        scorer.score_batch([image] * self.batch_size, [("WARM UP",)] * self.batch_size)
+        scorer.score_batch([image], [("WARM UP",)])
 
     def _take_batch(self) -> list[Sample]:
         try:
