@@ -77,9 +77,25 @@ def _json_record(path: Path, result: Any) -> dict[str, Any]:
     return record
 
 
+def _margin(violation: float | None) -> str:
+    if violation is None:
+        return "—"
+    return "violated" if violation == 1.0 else "ok"
+
+
 def _table(rows: list[tuple[Path, Any]]) -> Table:
     table = Table(title="driftmon score")
-    for column in ("image", "expected", "read", "fidelity", "word F1", "exact", "halluc."):
+    for column in (
+        "image",
+        "expected",
+        "read",
+        "fidelity",
+        "word F1",
+        "exact",
+        "halluc.",
+        "legible",
+        "margin",
+    ):
         table.add_column(column, overflow="fold")
     for path, result in rows:
         text = result.text
@@ -91,6 +107,8 @@ def _table(rows: list[tuple[Path, Any]]) -> Table:
             _fmt(text.word_f1),
             _fmt(text.exact_match),
             _fmt(text.hallucination),
+            _fmt(result.scores.get("legibility")),
+            _margin(result.scores.get("margin_violation")),
         )
     return table
 
@@ -128,6 +146,10 @@ def score(
     engine: Annotated[str, typer.Option(help="OCR engine: auto, batched or readtext.")] = "auto",
     model_dir: Annotated[Path | None, typer.Option(help="EasyOCR weights directory.")] = None,
     case_sensitive: Annotated[bool, typer.Option(help="Compare text without case folding.")] = False,
+    detector_dir: Annotated[
+        Path | None, typer.Option(help="Local OWLv2/OWL-ViT checkpoint: enables object counts.")
+    ] = None,
+    clip_dir: Annotated[Path | None, typer.Option(help="Local CLIP checkpoint: enables clip_score.")] = None,
     max_pixels: Annotated[
         int, typer.Option(help="Refuse images with more pixels than this.")
     ] = DEFAULT_MAX_PIXELS,
@@ -142,7 +164,7 @@ def score(
     with Progress(console=stderr, transient=True, disable=len(images) < 2) as progress:
         task = progress.add_task("scoring", total=len(images))
         for path, image in _iter_images(images, max_pixels, rejected):
-            scorer = scorer or _make_scorer(device, engine, model_dir, case_sensitive)
+            scorer = scorer or _make_scorer(device, engine, model_dir, case_sensitive, detector_dir, clip_dir)
             result = scorer.score(image, lines)
             if overlay is not None:
                 _write_overlay(overlay, path, image, result)
@@ -156,15 +178,27 @@ def score(
         raise typer.Exit(1)
 
 
-def _make_scorer(device: str, engine: str, model_dir: Path | None, case_sensitive: bool) -> Any:
+def _make_scorer(
+    device: str,
+    engine: str,
+    model_dir: Path | None,
+    case_sensitive: bool,
+    detector_dir: Path | None = None,
+    clip_dir: Path | None = None,
+) -> Any:
+    from driftmon.config import CompositionConfig
+    from driftmon.scoring.composition import CompositionScorer
     from driftmon.scoring.ocr import make_ocr_engine
     from driftmon.scoring.scorer import Scorer
 
     try:
         ocr = make_ocr_engine(engine, model_dir=model_dir, device=device)
+        composition = CompositionScorer(
+            CompositionConfig(detector_dir=detector_dir, clip_dir=clip_dir), device=ocr.device
+        )
     except DriftmonError as exc:
         raise fail(str(exc)) from exc
-    return Scorer(ocr, case_sensitive=case_sensitive)
+    return Scorer(ocr, case_sensitive=case_sensitive, composition=composition)
 
 
 def _load_config_or_exit(path: Path | None) -> Any:

@@ -221,8 +221,8 @@ class ScoringWorker:
         try:
             self.scorer = self._make_scorer()
             self._warm_up(self.scorer)
-            # the models left millions of long-lived objects; keep the cyclic GC from re-scanning
-            # them on every full collection (pauses of ~100 ms that showed as intake p99)
+            # the models left millions of long-lived objects: keep the cyclic GC from re-scanning
+            # them on every full collection
             gc.freeze()
         except DriftmonError as exc:
             self.load_error = str(exc)

@@ -155,4 +155,5 @@ def test_cli_scores_good_files_and_names_each_bad_one(tmp_path: Path) -> None:
             "hallucination",
         } <= record.keys()
         assert record["text_fidelity"] >= 0.95, record
+        assert {"margin_violation", "safe_area_ratio", "legibility", "blank", "sharpness"} <= record.keys()
     assert (overlays / "good.overlay.png").is_file()
