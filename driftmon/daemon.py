@@ -73,7 +73,7 @@ def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer
             ocr.max_batch = scoring.batch_size
         metrics.track_ocr(ocr)
         composition = CompositionScorer(scoring.composition, device=ocr.device)
-        metrics.build.info({**_build_labels(), "ocr_engine": ocr.name, "device": ocr.device})
+        metrics.describe_build(ocr_engine=ocr.name, device=ocr.device)
         return Scorer(
             ocr,
             scoring.case_sensitive,
@@ -82,14 +82,6 @@ def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer
         )
 
     return build
-
-
-def _build_labels() -> dict[str, str]:
-    import platform
-
-    from driftmon import __version__
-
-    return {"version": __version__, "python": platform.python_version()}
 
 
 class _Server(uvicorn.Server):

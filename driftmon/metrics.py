@@ -124,7 +124,11 @@ class Metrics:
             "driftmon_ready", "1 when models are loaded and the store is open.", registry=registry
         )
         self.build = Info("driftmon_build", "Build information.", registry=registry)
-        self.build.info({"version": __version__, "python": platform.python_version()})
+        self.describe_build()
+
+    def describe_build(self, **extra: str) -> None:
+        """Set `driftmon_build_info`: version and Python, plus e.g. the OCR engine and device."""
+        self.build.info({"version": __version__, "python": platform.python_version(), **extra})
 
     def track_ocr(self, engine: object) -> None:
         """Export the OCR engine's out-of-memory retries (read from the engine at scrape time)."""
