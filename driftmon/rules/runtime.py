@@ -13,7 +13,7 @@ Wiring (daemon.py)::
         alerts = runtime.evaluate()                # evaluates the groups that are due; returns
         notifier.submit(alerts, now)               # EVERY current alert (pending, firing, and
                                                    # resolved ones for 15 min); never raises
-    on SIGHUP / POST /-/reload: runtime.reload()   # False (and rules_status()["reload_error"]) when
+    on SIGHUP: runtime.reload()                    # False (and rules_status()["reload_error"]) when
                                                    # a file is broken; the previous rules stay
     GET /v1/alerts → runtime.alerts();  GET /v1/rules → runtime.rules_status()   (JSON-able)
 """
