@@ -155,6 +155,9 @@ def score(
     ] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Score image files offline: text fidelity and, where configured, composition."""
+    from driftmon.logs import configure_logging
+
+    configure_logging("warning", "console")  # stdout carries only the table or the JSON lines
     if prompt is not None and expect is not None:
         raise fail("give --prompt or --expect, not both", 2)
     lines = expected_lines(prompt, expect)
