@@ -369,7 +369,9 @@ def _where(
     return source
 
 
-def _format_errors(exc: ValidationError, source: str, text: str, env: Mapping[str, Any]) -> str:
+def format_validation_errors(exc: ValidationError, source: str, text: str, env: Mapping[str, Any]) -> str:
+    """One `place: dotted.field: message` line per error; place is `file:line` of the YAML
+    `text` read from `source`, or the environment variable an override came from."""
     lines = _yaml_lines(text) if text else {}
     messages = []
     for error in exc.errors():
@@ -400,4 +402,4 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     try:
         return Config.model_validate(_merge(data, env))
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source, text, env)) from exc
+        raise ConfigError(format_validation_errors(exc, source, text, env)) from exc

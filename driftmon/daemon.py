@@ -174,6 +174,7 @@ class Daemon:
         self.prober = self._make_prober(transport)
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._delivery: asyncio.Task[None] | None = None
 
     def _register_composition_metrics(self) -> None:
         from driftmon.scoring.composition_metrics import CompositionMetrics
@@ -305,9 +306,10 @@ class Daemon:
             self._gpu_loop(),
             self._maintenance_loop(),
             self._embedding_loop(),
-            self.notifier.run(),
         )
         self._tasks = [asyncio.create_task(loop) for loop in loops]
+        # delivery stops through notifier.close() (bounded grace), not by cancellation
+        self._delivery = asyncio.create_task(self.notifier.run())
         if self.prober is not None:
             self.prober.start(first_run_in=1.0)
         server_config = uvicorn.Config(
@@ -357,10 +359,9 @@ class Daemon:
         if spooled:
             log.warning("samples_spooled", count=spooled, dir=str(self.spool.directory))
         for task in self._tasks:
-            if task.get_coro().__qualname__ != "Notifier.run":  # type: ignore[union-attr]
-                task.cancel()
+            task.cancel()
         await self.notifier.close()
-        for task in self._tasks:
+        for task in (*self._tasks, *([self._delivery] if self._delivery else [])):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.rules.close()

@@ -7,11 +7,15 @@ pass `httpx.MockTransport(handler)` instead of patching.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import httpx
 
+from driftmon import __version__
+
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
+USER_AGENT = f"driftmon/{__version__}"
 
 
 def make_client(
@@ -21,12 +25,13 @@ def make_client(
     max_connections: int = 20,
     max_keepalive: int = 10,
     transport: httpx.AsyncBaseTransport | None = None,
-    user_agent: str = "driftmon",
+    headers: Mapping[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` with explicit timeouts and limits; redirects are not followed.
 
     httpx logs every request URL at INFO; receiver URLs (Slack, webhooks) are secrets, so its
-    logger is raised to WARNING here, where every outbound client is made.
+    logger is raised to WARNING here, where every outbound client is made. `headers` are sent
+    with every request and may replace the default ``User-Agent: driftmon/<version>``.
     """
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return httpx.AsyncClient(
@@ -34,5 +39,5 @@ def make_client(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive),
         transport=transport,
         follow_redirects=False,
-        headers={"User-Agent": user_agent},
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
     )

@@ -53,7 +53,8 @@ class _OcrCollector:
     @staticmethod
     def _family(value: float) -> CounterMetricFamily:
         return CounterMetricFamily(
-            "driftmon_ocr_oom_retries", "CUDA out-of-memory errors after which the OCR batch was halved.",
+            "driftmon_ocr_oom_retries",
+            "CUDA out-of-memory errors after which the OCR batch was halved.",
             value=value,
         )
 
@@ -144,8 +145,8 @@ class Metrics:
         model_version: str,
         scores: Mapping[str, float | None],
         latency_seconds: float | None,
-    ) -> None:
-        """Record one scored sample's scores and latency."""
+    ) -> str:
+        """Record one scored sample's scores and latency; returns the (bounded) model_version label."""
         version = self.model_version(model_version)
         for name, histogram in self.score_histograms.items():
             value = scores.get(name)
@@ -156,3 +157,4 @@ class Metrics:
         if latency_seconds is not None and latency_seconds >= 0:
             self.latency.labels(source, version).observe(latency_seconds)
         self.samples.labels(source, version, "scored").inc()
+        return version

@@ -29,7 +29,7 @@ from driftmon.images import decode_image
 from driftmon.metrics import Metrics
 from driftmon.prompts import expected_lines
 from driftmon.samples import ReadingSink, Sample, SampleMeta, ScoredSample
-from driftmon.scoring.scorer import Scorer, ScoreResult
+from driftmon.scoring.scorer import Scorer, ScoreResult, detections_json
 from driftmon.store import Store, reading_values
 
 log = structlog.get_logger("driftmon.pipeline")
@@ -314,10 +314,9 @@ class ScoringWorker:
             overlay_path=paths[1],
         )
         self._store(scored)
-        self.metrics.observe_scores(
+        version = self.metrics.observe_scores(
             sample.source, sample.meta.model_version, scores, sample.meta.latency_seconds
         )
-        version = self.metrics.model_version(sample.meta.model_version)
         for observe in self.observers:
             observe(sample.source, version, scores)
         if self.on_embedding is not None and result.embedding is not None:
@@ -327,8 +326,6 @@ class ScoringWorker:
 
     @staticmethod
     def _evidence(result: ScoreResult) -> dict[str, Any]:
-        from driftmon.scoring.scorer import detections_json
-
         return {**result.evidence, "detections": detections_json(result.detections)}
 
     def _keep_pictures(self, sample: Sample, result: ScoreResult) -> tuple[str | None, str | None]:

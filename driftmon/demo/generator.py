@@ -47,8 +47,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from driftmon.http import make_client
 from driftmon.prompts import expected_lines
-from driftmon.sources.http import make_client
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 INK = (24, 22, 30)
@@ -306,7 +306,11 @@ class DemoGenerator:
         self._push_failing = False
         self._log = structlog.get_logger("driftmon.demo")
         headers = {"Authorization": f"Bearer {push_token}"} if push_token else None
-        self._client = make_client(10.0, 2.0, transport=push_transport, headers=headers) if push_to else None
+        self._client = (
+            make_client(timeout=10.0, connect_timeout=2.0, transport=push_transport, headers=headers)
+            if push_to
+            else None
+        )
 
     @staticmethod
     def _check(version: str) -> str:

@@ -1,7 +1,7 @@
 """Where samples come from besides push: canary probes sent through generator API adapters.
 
-The push intake lives with the server; this package holds the outgoing side: the HTTP client
-factory (`make_client`), the generator adapters and the probe scheduler.
+The push intake lives with the server; this package holds the outgoing side:
+the generator adapters and the probe scheduler.
 """
 
 from driftmon.sources.generators import (
@@ -13,7 +13,6 @@ from driftmon.sources.generators import (
     OpenAIImages,
     make_generator,
 )
-from driftmon.sources.http import make_client
 from driftmon.sources.probe import (
     PROBE_FAILURE_REASONS,
     PROBE_OUTCOMES,
@@ -38,6 +37,5 @@ __all__ = [
     "ProbeResult",
     "Prober",
     "load_probes",
-    "make_client",
     "make_generator",
 ]

@@ -41,7 +41,7 @@ from PIL import Image
 from driftmon import __version__
 from driftmon.config import GeneratorConfig
 from driftmon.errors import ConfigError, GeneratorError
-from driftmon.sources.http import make_client
+from driftmon.http import make_client
 
 FAILURE_REASONS = (
     "timeout",
@@ -187,7 +187,10 @@ class _HttpGenerator:
         #: httpx's timeouts bound each operation; this bounds the whole call (a slow drip too)
         self._deadline = config.timeout + config.connect_timeout
         self._client = make_client(
-            config.timeout, config.connect_timeout, transport=transport, headers=self._headers()
+            timeout=config.timeout,
+            connect_timeout=config.connect_timeout,
+            transport=transport,
+            headers=self._headers(),
         )
 
     def __repr__(self) -> str:

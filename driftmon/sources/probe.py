@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from driftmon.config import ProbeConfig, _format_errors
+from driftmon.config import ProbeConfig, format_validation_errors
 from driftmon.errors import ConfigError, GeneratorError
 from driftmon.samples import SampleMeta
 from driftmon.sources.generators import FAILURE_REASONS, Generator, make_generator
@@ -105,7 +105,7 @@ def load_probes(path: Path | str) -> tuple[Probe, ...]:
     try:
         return tuple(ProbeSet.model_validate(data).probes)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source, text, {})) from exc
+        raise ConfigError(format_validation_errors(exc, source, text, {})) from exc
 
 
 @dataclass(frozen=True, slots=True)
