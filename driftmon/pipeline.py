@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, replace
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,9 +26,10 @@ from driftmon.errors import DriftmonError, ImageRejected
 from driftmon.images import decode_image
 from driftmon.metrics import Metrics
 from driftmon.prompts import expected_lines
-from driftmon.samples import ReadingSink, Sample, SampleMeta, ScoredSample
+from driftmon.samples import ReadingSink, Sample, ScoredSample
 from driftmon.scoring.scorer import Scorer, ScoreResult, detections_json
 from driftmon.store import Store, reading_values
+from driftmon.store.spool import Spool as Spool  # re-exported: the daemon imports it from here
 
 log = structlog.get_logger("driftmon.pipeline")
 
@@ -61,44 +60,6 @@ def is_failing(scores: dict[str, float | None], failing_below: float) -> bool:
         or scores.get("margin_violation") == 1.0
         or scores.get("blank") == 1.0
     )
-
-
-class Spool:
-    """Queued samples persisted across a restart: `<id>.img` (original bytes) + `<id>.json`."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-
-    def save(self, sample: Sample) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        meta = asdict(sample.meta)
-        record = {"id": sample.id, "source": sample.source, "received_at": sample.received_at, "meta": meta}
-        (self.directory / f"{sample.id}.img").write_bytes(sample.encoded)
-        (self.directory / f"{sample.id}.json").write_text(json.dumps(record))
-
-    def drain(self) -> Iterator[Sample]:
-        """Yield spooled samples (oldest first, still encoded) and delete them; unreadable entries
-        are logged and dropped."""
-        for record_path in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
-            image_path = record_path.with_suffix(".img")
-            try:
-                record = json.loads(record_path.read_text())
-                meta = record["meta"]
-                meta["size"] = tuple(meta["size"]) if meta.get("size") else None
-                encoded = image_path.read_bytes()
-                yield Sample(
-                    id=record["id"],
-                    source=record["source"],
-                    received_at=record["received_at"],
-                    meta=SampleMeta(**meta),
-                    image=None,
-                    encoded=encoded,
-                )
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("spool_entry_dropped", path=str(record_path), error=str(exc))
-            finally:
-                record_path.unlink(missing_ok=True)
-                image_path.unlink(missing_ok=True)
 
 
 class ScoringWorker:

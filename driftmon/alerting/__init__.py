@@ -2,7 +2,7 @@
 
 Notifier                 submit(alerts, now) after each evaluation; run() delivers; close()
 ├── policy               what to send when (pure): resend every resend_delay, transitions once
-├── outbox               SQLite tables alert_outbox and alert_notification_state
+├── outbox               driftmon.store.outbox: tables alert_outbox and alert_notification_state
 ├── backoff              exponential backoff with jitter (injected RNG)
 └── receivers            alertmanager (API v2, HA peers), slack, pagerduty (Events v2),
                          webhook (Alertmanager webhook JSON v4)
@@ -13,11 +13,11 @@ from driftmon.alerting.backoff import Backoff
 from driftmon.alerting.base import Receiver, RenderContext, Route, rfc3339
 from driftmon.alerting.metrics import NotifierMetrics
 from driftmon.alerting.notifier import Notifier, OverlayURL, build_receivers
-from driftmon.alerting.outbox import Outbox, SentState
 from driftmon.alerting.pagerduty import PagerDutyTarget
 from driftmon.alerting.policy import Timing, decide
 from driftmon.alerting.slack import SlackTarget
 from driftmon.alerting.webhook import WebhookTarget
+from driftmon.store.outbox import Outbox, SentState
 
 __all__ = [
     "AlertmanagerTarget",

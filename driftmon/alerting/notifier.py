@@ -28,7 +28,6 @@ from driftmon.alerting.alertmanager import AlertmanagerTarget
 from driftmon.alerting.backoff import Backoff
 from driftmon.alerting.base import Outcome, Receiver, RenderContext, classify, redact, starts_at
 from driftmon.alerting.metrics import NotifierMetrics
-from driftmon.alerting.outbox import Outbox, OutboxRow, Queued, SentState
 from driftmon.alerting.pagerduty import PagerDutyTarget
 from driftmon.alerting.policy import Timing, decide, event_of
 from driftmon.alerting.slack import SlackTarget
@@ -44,6 +43,7 @@ from driftmon.config import (
 from driftmon.errors import ConfigError, StoreError
 from driftmon.http import make_client
 from driftmon.store import connect
+from driftmon.store.outbox import Outbox, OutboxRow, Queued, SentState
 
 log = structlog.get_logger("driftmon.alerting")
 

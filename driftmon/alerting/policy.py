@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from driftmon.alerting.base import Event, starts_at
-from driftmon.alerting.outbox import SentState
 from driftmon.alerts import Alert
+from driftmon.store.outbox import SentState
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,28 +11,14 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from driftmon.errors import RuleError
 from driftmon.rules.evaluate import Reference
 from driftmon.rules.window import VersionInfo, WindowStore
-from driftmon.store import Reading, Store
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rule_baselines (
-    slot INTEGER PRIMARY KEY CHECK (slot = 1),
-    model_version TEXT NOT NULL,
-    since REAL NOT NULL,
-    until REAL NOT NULL,
-    pinned_at REAL NOT NULL,
-    readings INTEGER NOT NULL,
-    data BLOB NOT NULL
-);
-"""
+from driftmon.store import BaselineTable, PinnedReading, Reading, Store, version_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,46 +44,43 @@ class Pin:
 
 
 class PinStore:
-    """The pinned baseline in its SQLite table (one pin at a time)."""
+    """The pinned baseline (one at a time), kept in the store's `rule_baselines` table."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._conn.executescript(_SCHEMA)
+        self._table = BaselineTable(conn)
 
     def pin(
         self, readings: Iterable[Reading], model_version: str, since: float, until: float, now: float
     ) -> int:
         """Pin `model_version` with its readings in [since, until); returns how many were kept."""
-        rows = [
-            [r.ts, dict(r.labels), {k: v for k, v in r.values.items() if v is not None}]
+        rows: list[PinnedReading] = [
+            (r.ts, dict(r.labels), {k: v for k, v in r.values.items() if v is not None})
             for r in readings
             if r.labels.get("model_version") == model_version
         ]
         if not rows:
             raise RuleError(f"no stored samples of model version {model_version!r} in the chosen window")
-        blob = zlib.compress(json.dumps(rows, separators=(",", ":")).encode())
-        self._conn.execute(
-            "INSERT OR REPLACE INTO rule_baselines VALUES (1, ?, ?, ?, ?, ?, ?)",
-            (model_version, since, until, now, len(rows), blob),
-        )
+        self._table.save(model_version, since, until, now, rows)
         return len(rows)
 
     def unpin(self) -> bool:
         """Remove the pin; returns whether there was one."""
-        return self._conn.execute("DELETE FROM rule_baselines").rowcount > 0
+        return self._table.delete()
+
+    def stamp(self) -> float | None:
+        """When the current pin was made, or None: changes whenever the pin does."""
+        return self._table.pinned_at()
 
     def load(self) -> Pin | None:
         """The pin with its readings in an in-memory window store, or None."""
-        row = self._conn.execute(
-            "SELECT model_version, since, until, pinned_at, readings, data FROM rule_baselines"
-        ).fetchone()
-        if row is None:
+        stored = self._table.load()
+        if stored is None:
             return None
         view = WindowStore(retention=float("inf"))
-        for ts, labels, values in json.loads(zlib.decompress(row[5])):
+        for ts, labels, values in stored.readings:
             view.record(ts, labels, values)
-        view.compact(float(row[2]))
-        return Pin(row[0], float(row[1]), float(row[2]), float(row[3]), int(row[4]), view)
+        view.compact(stored.until)
+        return Pin(stored.model_version, stored.since, stored.until, stored.pinned_at, stored.count, view)
 
 
 def pin_from_store(store: Store, model_version: str, window: float, now: float) -> int:
@@ -152,11 +135,8 @@ class Baselines:
 
 def version_summary(conn: sqlite3.Connection, min_samples: int) -> list[dict[str, object]]:
     """Model versions in the samples table, oldest first, with their automatic baseline."""
-    rows = conn.execute(
-        "SELECT model_version, COUNT(*), MIN(ts), MAX(ts) FROM samples"
-        " GROUP BY model_version ORDER BY MIN(ts)"
-    ).fetchall()
-    versions = {row[0]: VersionInfo(float(row[2]), float(row[3]), int(row[1])) for row in rows}
+    spans = version_spans(conn)
+    versions = {s.model_version: VersionInfo(s.first_seen, s.last_seen, s.samples) for s in spans}
     return [
         {
             "model_version": name,

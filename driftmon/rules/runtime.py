@@ -183,8 +183,7 @@ class RuleRuntime:
                     log.warning("rules_group_missed_evaluations", group=group.name, missed=missed)
 
     def _refresh_pin(self) -> None:
-        row = self._conn.execute("SELECT pinned_at FROM rule_baselines").fetchone()
-        stamp = None if row is None else float(row[0])
+        stamp = self._pins.stamp()
         if stamp != self._pin_stamp:
             self.baselines.pin = self._pins.load()
             self._pin_stamp = stamp

@@ -107,6 +107,8 @@ class EasyOcrReader:
                 )
         except Exception as exc:  # EasyOCR raises bare Exceptions/FileNotFoundError here
             raise ModelUnavailable(f"EasyOCR could not load from {self.model_dir}: {exc}") from exc
+        #: the recogniser's output characters (english_g2: no accented letters)
+        self.charset: frozenset[str] | None = frozenset(getattr(self.reader, "character", "")) or None
 
     def read_one(self, image: np.ndarray) -> list[Detection]:
         """Detections of one RGB uint8 image."""

@@ -45,5 +45,7 @@ class OcrEngine(Protocol):
 
     name: str
     device: str
+    #: the characters the reader can output, or None when unknown (accent folding's `auto`)
+    charset: frozenset[str] | None
 
     def read(self, images: Sequence[np.ndarray]) -> list[list[Detection]]: ...

@@ -1,4 +1,4 @@
-"""The durable outbox and the notification state, two tables in the daemon's SQLite store.
+"""The durable alert outbox and the notification state, two tables of the store's database.
 
 A notification is written here (with the new notification state, in one transaction) before
 any attempt to send it, and deleted only after the receiver accepted it, so neither a receiver
@@ -20,35 +20,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from driftmon.alerting.base import Event, Payload
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    receiver TEXT NOT NULL,
-    target INTEGER NOT NULL,
-    dedup TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    event TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revision INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    UNIQUE (receiver, target, dedup)
-);
-CREATE INDEX IF NOT EXISTS alert_outbox_endpoint ON alert_outbox (receiver, target, id);
-CREATE TABLE IF NOT EXISTS alert_notification_state (
-    receiver TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    status TEXT NOT NULL,
-    starts_at REAL NOT NULL,
-    queued_at REAL NOT NULL,
-    PRIMARY KEY (receiver, fingerprint)
-);
-"""
+if TYPE_CHECKING:
+    from driftmon.alerting.base import Event, Payload
 
 _UPSERT = """
 INSERT INTO alert_outbox (receiver, target, dedup, fingerprint, event, payload, created_at)
@@ -106,8 +81,6 @@ class Outbox:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.RLock()
-        with self._lock:
-            conn.executescript(_SCHEMA)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -1,7 +1,7 @@
-"""SQLite store (stdlib, WAL): scored samples with retention by age.
+"""The samples table: scored samples with retention by age, read back as rule readings.
 
-Other modules (rule state, the alert outbox, baselines) keep their own tables in the same
-database file through `Store.connect()`; each creates its tables itself.
+The other tables of the same database file (rule state, baselines, the alert outbox) have their
+own repositories in `driftmon.store`, each over a connection from `Store.connect()`.
 """
 
 from __future__ import annotations
@@ -17,33 +17,9 @@ from typing import Any, TypeVar
 
 from driftmon.errors import StoreError
 from driftmon.samples import SampleMeta, ScoredSample
+from driftmon.store.db import connect
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS samples (
-    id TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    scored_at REAL NOT NULL,
-    source TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    request_id TEXT,
-    prompt TEXT,
-    expected_text TEXT NOT NULL,
-    ocr_text TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    latency_seconds REAL,
-    steps INTEGER,
-    seed INTEGER,
-    scores TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    failing INTEGER NOT NULL,
-    image_path TEXT,
-    overlay_path TEXT
-);
-CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
-CREATE INDEX IF NOT EXISTS samples_model_ts ON samples (model_version, ts);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +31,23 @@ class Reading:
     values: Mapping[str, float | None]
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
-    """Open (creating its directory) a WAL-mode connection usable from several threads."""
-    path = Path(path)
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.row_factory = sqlite3.Row
-    return conn
+@dataclass(frozen=True, slots=True)
+class VersionSpan:
+    """One model version in the samples table: how many samples, first and last seen."""
+
+    model_version: str
+    samples: int
+    first_seen: float
+    last_seen: float
+
+
+def version_spans(conn: sqlite3.Connection) -> list[VersionSpan]:
+    """Every model version in the samples table, the first seen first."""
+    rows = conn.execute(
+        "SELECT model_version, COUNT(*), MIN(ts), MAX(ts) FROM samples"
+        " GROUP BY model_version ORDER BY MIN(ts)"
+    ).fetchall()
+    return [VersionSpan(row[0], int(row[1]), float(row[2]), float(row[3])) for row in rows]
 
 
 def reading_values(sample: ScoredSample) -> dict[str, float | None]:
@@ -92,12 +74,11 @@ class Store:
         self._lock = threading.RLock()
         try:
             self._conn = connect(self.path)
-            self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
 
     def connect(self) -> sqlite3.Connection:
-        """A new connection to the same database, for modules that keep their own tables."""
+        """A new connection to the same database, for the repositories of the other tables."""
         return connect(self.path)
 
     def close(self) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driftmon.alerting.outbox import SentState
 from driftmon.alerting.policy import Timing, decide
 from driftmon.alerts import Alert
+from driftmon.store.outbox import SentState
 
 LABELS = {"alertname": "TextFidelityLow", "model_version": "v2"}
 TIMING = Timing(resend_delay=60.0, evaluation_interval=30.0, resolved_retention=900.0)

@@ -11,11 +11,12 @@ import pytest
 
 from driftmon.artifacts import Artifacts
 from driftmon.errors import StoreError
-from driftmon.pipeline import Spool, is_failing
+from driftmon.pipeline import is_failing
 from driftmon.samples import Sample, SampleMeta, ScoredSample
 from driftmon.scoring.scorer import ScoreResult
 from driftmon.scoring.text import score_text
 from driftmon.store import Store
+from driftmon.store.spool import Spool
 from tests.imaging import png_bytes
 
 

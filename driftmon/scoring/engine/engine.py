@@ -84,6 +84,8 @@ class BatchedOcrEngine:
     """
 
     name = "batched"
+    #: english_g2's output characters (no accented letters)
+    charset: frozenset[str] | None = frozenset(CHARACTERS)
 
     def __init__(
         self,
