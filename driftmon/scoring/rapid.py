@@ -90,7 +90,7 @@ class RapidOcrReader:
 
         directory = Path(model_dir) if model_dir else wheel_model_dir()
         try:
-            self.reader = RapidOCR(params=offline_params(directory, threads))
+            self.reader: Any = RapidOCR(params=offline_params(directory, threads))
             # load now (RapidOCR loads lazily on the first image): a broken model fails at start
             self.reader._load_det_model()
             recognizer = self.reader._load_rec_model()
