@@ -90,14 +90,15 @@ class RapidOcrReader:
 
         directory = Path(model_dir) if model_dir else wheel_model_dir()
         try:
-            self.reader: Any = RapidOCR(params=offline_params(directory, threads))
+            reader: Any = RapidOCR(params=offline_params(directory, threads))
             # load now (RapidOCR loads lazily on the first image): a broken model fails at start
-            self.reader._load_det_model()
-            recognizer = self.reader._load_rec_model()
+            reader._load_det_model()
+            recognizer = reader._load_rec_model()
         except ModelUnavailable:
             raise
         except Exception as exc:  # RapidOCR raises bare ValueError/FileNotFoundError/ORT errors
             raise ModelUnavailable(f"RapidOCR could not load from {directory}: {exc}") from exc
+        self.reader = reader
         #: the recogniser's output characters (from the ONNX metadata): accented Latin included
         self.charset: frozenset[str] | None = frozenset(recognizer.postprocess_op.character) or None
 
