@@ -8,8 +8,9 @@ Routes (`make_generator_app`):
     POST /admin/model             ``{"version": "v2"}`` swaps the model at run time
     GET  /healthz                 liveness
 
-Every image is a pure function of (prompt, seed, size, version): a sky, hills, a sun, trees
-and a sign with the prompt's quoted text in DejaVu Sans Bold, dark on light, 48–64 px where it
+Every image is a pure function of (prompt, seed, size, version) unless `noise` is on (then the
+background, the sign's place and an occasional slipped character vary per call): a sky, hills,
+a sun, trees and a sign with the prompt's quoted text in DejaVu Sans Bold, dark on light, 48–64 px where it
 fits. `v1` draws the text exactly and answers in about 85 ms; `v2` garbles a third of the
 characters, sometimes pushes the sign past the image border, and answers in about 320 ms —
 the incident driftmon exists to catch. Responses name the version (header ``X-Model-Version``;
@@ -41,7 +42,7 @@ from typing import Any
 import httpx
 import numpy as np
 import structlog
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -87,11 +88,13 @@ class ModelSpec:
     #: probability that the sign is pushed past the image border (text clipped)
     off_edge_chance: float
     sd_model_hash: str
+    #: with noise on: the chance that one character comes out wrong (the model's own error rate)
+    slip_chance: float = 0.0
 
 
 MODELS: dict[str, ModelSpec] = {
-    "v1": ModelSpec("v1", 0.085, 0.0, 0.0, "a1b2c3d4e5"),
-    "v2": ModelSpec("v2", 0.320, 1 / 3, 0.35, "f6e5d4c3b2"),
+    "v1": ModelSpec("v1", 0.085, 0.0, 0.0, "a1b2c3d4e5", slip_chance=0.02),
+    "v2": ModelSpec("v2", 0.320, 1 / 3, 0.35, "f6e5d4c3b2", slip_chance=0.02),
 }
 
 
@@ -128,6 +131,20 @@ def drawn_lines(prompt: str, seed: int, version: str) -> tuple[str, ...]:
     spec = MODELS[version]
     lines = expected_lines(prompt)
     return tuple(garble(line, seed + index, spec.garble_ratio) for index, line in enumerate(lines))
+
+
+def slip(lines: tuple[str, ...], noise: random.Random, chance: float) -> tuple[str, ...]:
+    """With probability `chance`, one character of one line replaced (a model's occasional slip)."""
+    if not lines or noise.random() >= chance:
+        return lines
+    index = noise.randrange(len(lines))
+    positions = [i for i, char in enumerate(lines[index]) if not char.isspace()]
+    if not positions:
+        return lines
+    chars = list(lines[index])
+    at = noise.choice(positions)
+    chars[at] = _substitute(chars[at], noise)
+    return (*lines[:index], "".join(chars), *lines[index + 1 :])
 
 
 @lru_cache(maxsize=32)
@@ -223,7 +240,9 @@ def _sign_box(
     return int(cx - board_w / 2), int(cy - board_h / 2), int(cx + board_w / 2), int(cy + board_h / 2)
 
 
-def _sign(image: Image.Image, lines: tuple[str, ...], rng: random.Random, spec: ModelSpec) -> None:
+def _sign(
+    image: Image.Image, lines: tuple[str, ...], rng: random.Random, spec: ModelSpec
+) -> list[tuple[str, tuple[int, int, int, int]]]:
     width, _ = image.size
     drawn, font_size = fit_text(lines, width * 0.76)
     font = _font(font_size)
@@ -235,22 +254,39 @@ def _sign(image: Image.Image, lines: tuple[str, ...], rng: random.Random, spec: 
         draw.rectangle((post_x - 5, box[3], post_x + 5, image.size[1]), fill=FRAME)
     draw.rectangle(box, fill=BOARD, outline=FRAME, width=max(3, font_size // 12))
     center_x = (box[0] + box[2]) / 2
+    text_boxes = []
     for index, line in enumerate(drawn):
         center_y = box[1] + pad + line_h * index + line_h / 2
         draw.text((center_x, center_y), line, font=font, fill=INK, anchor="mm")
+        left, top, right, bottom = draw.textbbox((center_x, center_y), line, font=font, anchor="mm")
+        text_boxes.append((line, (int(left), int(top), int(right), int(bottom))))
+    return text_boxes
 
 
-def render_scene(prompt: str, seed: int, size: tuple[int, int], version: str = "v1") -> bytes:
-    """The PNG `version` generates for (prompt, seed, size); identical inputs, identical bytes."""
+def render_scene(
+    prompt: str, seed: int, size: tuple[int, int], version: str = "v1", noise: random.Random | None = None
+) -> bytes:
+    """The PNG `version` generates for (prompt, seed, size); identical inputs, identical bytes.
+
+    With `noise` (a per-call generator, not tied to the seed) the background and the sign's place
+    vary from call to call, and one character slips at the model's `slip_chance`. The PNG's
+    ``driftmon-demo`` text chunk records what was drawn (lines and their boxes) for tests.
+    """
     spec = MODELS[version]
-    rng = random.Random(seed)
+    rng = random.Random(seed if noise is None else noise.getrandbits(64))
     image = _sky(size, rng)
     _landscape(ImageDraw.Draw(image), size, rng)
     lines = drawn_lines(prompt, seed, version)
+    if noise is not None:
+        lines = slip(lines, noise, spec.slip_chance)
+    boxes: list[tuple[str, tuple[int, int, int, int]]] = []
     if lines:
-        _sign(image, lines, random.Random(f"sign:{seed}:{version}"), spec)
+        sign_seed = f"sign:{seed}:{version}" if noise is None else f"sign:{noise.getrandbits(64)}"
+        boxes = _sign(image, lines, random.Random(sign_seed), spec)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("driftmon-demo", json.dumps({"version": version, "drawn": boxes}))
     out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=3)
+    image.save(out, format="PNG", compress_level=3, pnginfo=info)
     return out.getvalue()
 
 
@@ -289,6 +325,8 @@ class DemoGenerator:
         seed: int = 0,
         max_pending_pushes: int = 32,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        noise: bool = False,
+        noise_seed: int | None = None,
     ) -> None:
         if not 0.0 <= push_ratio <= 1.0:
             raise ValueError("push_ratio must be within 0..1")
@@ -301,6 +339,8 @@ class DemoGenerator:
         self.pushes: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._push_rng = random.Random(seed + 1)
+        #: per-call variation not tied to the request's seed (None: images are pure functions)
+        self._noise_rng = random.Random(noise_seed) if noise else None
         self._sleep = sleep
         self._pending: set[asyncio.Task[None]] = set()
         self._push_failing = False
@@ -340,7 +380,8 @@ class DemoGenerator:
         version = self._version  # a swap mid-request does not change this request's model
         started = time.perf_counter()
         target = self.latency_for(version)
-        png = await asyncio.to_thread(render_scene, prompt, seed, size, version)
+        noise = random.Random(self._noise_rng.getrandbits(64)) if self._noise_rng is not None else None
+        png = await asyncio.to_thread(render_scene, prompt, seed, size, version, noise)
         remaining = target - (time.perf_counter() - started)
         if remaining > 0:
             await self._sleep(remaining)
@@ -601,12 +642,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-scale", type=float, default=1.0)
     parser.add_argument("--push-to", help="the daemon's POST /v1/samples URL")
     parser.add_argument("--push-ratio", type=float, default=0.1)
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="per-call variation not tied to the seed: background, sign position, occasional slips",
+    )
+    parser.add_argument("--noise-seed", type=int, help="seed the per-call variation (reproducible runs)")
     args = parser.parse_args(argv)
     generator = DemoGenerator(
         args.version,
         latency_scale=args.latency_scale,
         push_to=args.push_to,
         push_ratio=args.push_ratio if args.push_to else 0.0,
+        noise=args.noise,
+        noise_seed=args.noise_seed,
     )
     uvicorn.run(make_generator_app(generator), host=args.host, port=args.port, log_level="warning")
 
