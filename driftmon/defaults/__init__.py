@@ -11,3 +11,5 @@ from pathlib import Path
 DEFAULTS_DIR = Path(__file__).resolve().parent
 RULES_DIR = DEFAULTS_DIR / "rules"
 PROBES_FILE = DEFAULTS_DIR / "probes.yaml"
+#: `driftmon gate`'s default rules: a copy of rules/gate.yaml
+GATE_FILE = DEFAULTS_DIR / "gate.yaml"

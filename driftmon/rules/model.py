@@ -30,7 +30,7 @@ RULE_KEYS = frozenset(
     {"alert", "expr", "for", "keep_firing_for", "labels", "annotations", "min_samples", "by"}
 )
 #: top-level keys of YAML files in a rules directory that are not rule files (skipped there)
-OTHER_DOCUMENTS = frozenset({"probes", "tests", "rule_files"})
+OTHER_DOCUMENTS = frozenset({"probes", "tests", "rule_files", "gate"})
 
 
 @dataclass(frozen=True, slots=True)
