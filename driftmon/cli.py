@@ -31,6 +31,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(models_app, name="models")
+app.command("gate")(__import__("driftmon.gate.cli", fromlist=["gate"]).gate)  # driftmon/gate/cli.py
 
 stdout = Console()
 stderr = Console(stderr=True)
