@@ -12,11 +12,12 @@ from prometheus_client import CollectorRegistry
 from driftmon.artifacts import Artifacts
 from driftmon.config import CompositionConfig
 from driftmon.metrics import Metrics
-from driftmon.pipeline import ScoringWorker, Spool
+from driftmon.pipeline import ScoringWorker
 from driftmon.samples import Sample, SampleMeta
 from driftmon.scoring.composition import CompositionScorer
 from driftmon.scoring.scorer import Scorer
 from driftmon.store import Store
+from driftmon.store.spool import Spool
 from tests.imaging import png_bytes, render_lines
 from tests.integration.servers import wait_until
 
