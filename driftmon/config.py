@@ -1,7 +1,9 @@
 """One validated, frozen configuration: a YAML file plus ``DRIFTMON_<SECTION>__<KEY>`` variables.
 
 Every model forbids unknown keys so that a misspelled field fails at start, naming the field,
-the file and the line (or the environment variable) it came from.
+the file and the line (or the environment variable) it came from. Receivers and generator
+adapters own their configuration models; ``alerting.receivers`` and ``sources.probe.generator``
+are discriminated unions (on ``kind``) of what `RECEIVER_KINDS` and `GENERATOR_KINDS` hold.
 """
 
 from __future__ import annotations
@@ -9,34 +11,35 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from re import Pattern
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
+from pydantic import Field, ValidationError, model_validator
+
+import driftmon.alerting
+import driftmon.sources  # noqa: F401 - registers every generator adapter
+from driftmon.alerting.base import RECEIVER_KINDS, ReceiverConfigBase
+from driftmon.config_base import (
+    ENV_PREFIX,
+    Seconds,
+    Section,
+    discriminated_union,
+    format_validation_errors,
 )
-
 from driftmon.defaults import PROBES_FILE, RULES_DIR
-from driftmon.durations import parse_duration
 from driftmon.errors import ConfigError
+from driftmon.sources.base import GeneratorConfigBase, default_generator_config, generator_union
 
-ENV_PREFIX = "DRIFTMON_"
+__all__ = ["ENV_PREFIX", "Config", "Seconds", "Section", "format_validation_errors", "load_config"]
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
-"""A duration: a number of seconds or a Prometheus-style string such as ``30s`` or ``7d``."""
-
-
-class Section(BaseModel):
-    """Base of every configuration section: frozen, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+if TYPE_CHECKING:  # static checkers see the common base; pydantic validates the union
+    ReceiverConfig = ReceiverConfigBase
+    GeneratorConfig = GeneratorConfigBase
+else:
+    ReceiverConfig = discriminated_union({kind: row.config for kind, row in RECEIVER_KINDS.items()})
+    """One alert receiver; which fields apply depends on `kind` (see `RECEIVER_KINDS`)."""
+    GeneratorConfig = generator_union()
+    """The probe's generator adapter; which fields apply depends on `kind` (default openai_images)."""
 
 
 class ServerConfig(Section):
@@ -68,35 +71,11 @@ class PushConfig(Section):
     max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
 
 
-class GeneratorConfig(Section):
-    kind: Literal["openai_images", "a1111", "http"] = "openai_images"
-    url: str = "http://127.0.0.1:8000"
-    model: str | None = None
-    #: file holding an API key sent as a bearer token (never logged)
-    api_key_file: Path | None = None
-    timeout: Seconds = 120.0
-    connect_timeout: Seconds = 5.0
-    #: kind http: JSON body template; {prompt}, {seed}, {width}, {height} are substituted
-    body_template: dict[str, Any] | None = None
-    #: kind http: dotted path to the base64 image in the response, e.g. ``data.0.b64_json``
-    image_path: str = "image"
-    #: dotted path to the model version in the response, if the generator reports it
-    model_version_path: str | None = None
-    #: response header carrying the model version (e.g. ``X-Model-Version``), if any
-    model_version_header: str | None = None
-    #: the model version reported when the response names none
-    model_version: str = "unknown"
-    #: kind a1111 (and {steps} in a template): sampling steps requested; None = server default
-    steps: int | None = Field(None, ge=1)
-    #: kind openai_images: send the probe's seed (OpenAI-compatible servers that accept one)
-    send_seed: bool = False
-
-
 class ProbeConfig(Section):
     enabled: bool = False
     interval: Seconds = 60.0
     prompts: Path = PROBES_FILE
-    generator: GeneratorConfig = GeneratorConfig()
+    generator: GeneratorConfig = Field(default_factory=default_generator_config)
 
 
 class SourcesConfig(Section):
@@ -169,7 +148,7 @@ class ScoringConfig(Section):
 
 
 class RulesConfig(Section):
-    paths: list[Path] = [RULES_DIR]
+    paths: list[Path] = Field(default_factory=lambda: [RULES_DIR])
     evaluation_interval: Seconds = 30.0
     #: window of a bare signal (``fidelity < 0.85``) unless its group sets ``window``
     default_window: Seconds = 600.0
@@ -182,81 +161,7 @@ class RulesConfig(Section):
     #: readings older than this are not kept in memory for rules (≥ the longest rule window)
     retention: Seconds = 86400.0
     #: signal names rules may use besides driftmon's own (e.g. composition scores)
-    extra_signals: list[str] = []
-
-
-class _ReceiverBase(Section):
-    """Fields every receiver has: a name (default: its kind) and the labels it routes on."""
-
-    name: str | None = None
-    #: only alerts whose labels equal all of these are sent here (e.g. ``severity: page``)
-    match: dict[str, str] = {}
-    #: ...and whose labels fully match all of these regular expressions
-    match_re: dict[str, Pattern[str]] = {}
-    timeout: Seconds = 10.0
-
-
-class _SecretURL(_ReceiverBase):
-    """A receiver whose URL is a secret: given inline, in a file, or in an environment variable."""
-
-    url: SecretStr | None = None
-    url_file: Path | None = None
-    url_env: str | None = None
-
-    @model_validator(mode="after")
-    def _one_url(self) -> _SecretURL:
-        given = [self.url is not None, self.url_file is not None, self.url_env is not None]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of url, url_file, url_env")
-        return self
-
-
-class AlertmanagerReceiver(_ReceiverBase):
-    """Alertmanager API v2; every URL (an HA cluster's peers) gets every alert."""
-
-    kind: Literal["alertmanager"]
-    #: base URLs, e.g. ``http://alertmanager:9093``; ``/api/v2/alerts`` is appended
-    urls: list[str] = Field(min_length=1)
-
-
-class SlackReceiver(_SecretURL):
-    """Slack incoming webhook: one message when an alert fires, one when it resolves."""
-
-    kind: Literal["slack"]
-    channel: str | None = None
-    username: str | None = None
-
-
-class PagerDutyReceiver(_ReceiverBase):
-    """PagerDuty Events API v2: trigger and resolve with a dedup_key stable per alert."""
-
-    kind: Literal["pagerduty"]
-    routing_key: SecretStr | None = None
-    routing_key_file: Path | None = None
-    routing_key_env: str | None = None
-    url: str = "https://events.pagerduty.com/v2/enqueue"
-    #: used when the alert has no (known) ``severity`` label
-    severity: Literal["critical", "error", "warning", "info"] = "critical"
-
-    @model_validator(mode="after")
-    def _one_key(self) -> PagerDutyReceiver:
-        given = [self.routing_key, self.routing_key_file, self.routing_key_env]
-        if sum(value is not None for value in given) != 1:
-            raise ValueError("give exactly one of routing_key, routing_key_file, routing_key_env")
-        return self
-
-
-class WebhookReceiver(_SecretURL):
-    """A generic webhook receiving Alertmanager's webhook JSON (version 4), one per transition."""
-
-    kind: Literal["webhook"]
-
-
-ReceiverConfig = Annotated[
-    AlertmanagerReceiver | SlackReceiver | PagerDutyReceiver | WebhookReceiver,
-    Field(discriminator="kind"),
-]
-"""One alert receiver; which fields apply depends on `kind`."""
+    extra_signals: list[str] = Field(default_factory=list)
 
 
 class BackoffConfig(Section):
@@ -276,7 +181,7 @@ class AlertingConfig(Section):
     #: a notification still undelivered after this long is dropped (and counted)
     max_age: Seconds = 86400.0
     backoff: BackoffConfig = BackoffConfig()
-    receivers: list[ReceiverConfig] = []
+    receivers: list[ReceiverConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertingConfig:
@@ -331,54 +236,6 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
         else:
             merged[key] = value
     return merged
-
-
-def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Map each key path in a YAML document to its 1-based line."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[(*path, str(key.value))] = key.start_mark.line + 1
-                walk(value, (*path, str(key.value)))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                lines[(*path, str(index))] = item.start_mark.line + 1
-                walk(item, (*path, str(index)))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def _where(
-    loc: tuple[str, ...], source: str, lines: Mapping[tuple[str, ...], int], env: Mapping[str, Any]
-) -> str:
-    node: Any = env
-    for part in loc:
-        if not isinstance(node, Mapping) or part not in node:
-            break
-        node = node[part]
-    else:
-        return ENV_PREFIX + "__".join(p.upper() for p in loc)
-    for depth in range(len(loc), 0, -1):
-        if loc[:depth] in lines:
-            return f"{source}:{lines[loc[:depth]]}"
-    return source
-
-
-def format_validation_errors(exc: ValidationError, source: str, text: str, env: Mapping[str, Any]) -> str:
-    """One `place: dotted.field: message` line per error; place is `file:line` of the YAML
-    `text` read from `source`, or the environment variable an override came from."""
-    lines = _yaml_lines(text) if text else {}
-    messages = []
-    for error in exc.errors():
-        loc = tuple(str(part) for part in error["loc"])
-        field = ".".join(loc) or "(top level)"
-        messages.append(f"{_where(loc, source, lines, env)}: {field}: {error['msg']}")
-    return "\n".join(messages)
 
 
 def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:

@@ -53,9 +53,9 @@ def public_url(config: Config, port: int) -> str:
 
 def read_token(path: Path | None) -> str | None:
     """The bearer token from its file (stripped), or None when auth is off."""
-    from driftmon.alerting.base import read_secret
+    from driftmon.secrets import read_secret_file
 
-    return None if path is None else read_secret("server.auth_token_file", None, path, None)
+    return None if path is None else read_secret_file(path, "server.auth_token_file")
 
 
 def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer]:

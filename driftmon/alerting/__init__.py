@@ -5,36 +5,43 @@ Notifier                 submit(alerts, now) after each evaluation; run() delive
 ├── outbox               driftmon.store.outbox: tables alert_outbox and alert_notification_state
 ├── backoff              exponential backoff with jitter (injected RNG)
 └── receivers            alertmanager (API v2, HA peers), slack, pagerduty (Events v2),
-                         webhook (Alertmanager webhook JSON v4)
+                         webhook (Alertmanager webhook JSON v4); each module holds its
+                         <Kind>Config and <Kind>Receiver and registers them in RECEIVER_KINDS
 """
 
-from driftmon.alerting.alertmanager import AlertmanagerTarget
+from driftmon.alerting.alertmanager import AlertmanagerConfig, AlertmanagerReceiver
 from driftmon.alerting.backoff import Backoff
-from driftmon.alerting.base import Receiver, RenderContext, Route, rfc3339
+from driftmon.alerting.base import RECEIVER_KINDS, Receiver, RenderContext, Route, register_receiver, rfc3339
 from driftmon.alerting.metrics import NotifierMetrics
 from driftmon.alerting.notifier import Notifier, OverlayURL, build_receivers
-from driftmon.alerting.pagerduty import PagerDutyTarget
+from driftmon.alerting.pagerduty import PagerDutyConfig, PagerDutyReceiver
 from driftmon.alerting.policy import Timing, decide
-from driftmon.alerting.slack import SlackTarget
-from driftmon.alerting.webhook import WebhookTarget
+from driftmon.alerting.slack import SlackConfig, SlackReceiver
+from driftmon.alerting.webhook import WebhookConfig, WebhookReceiver
 from driftmon.store.outbox import Outbox, SentState
 
 __all__ = [
-    "AlertmanagerTarget",
+    "RECEIVER_KINDS",
+    "AlertmanagerConfig",
+    "AlertmanagerReceiver",
     "Backoff",
     "Notifier",
     "NotifierMetrics",
     "Outbox",
     "OverlayURL",
-    "PagerDutyTarget",
+    "PagerDutyConfig",
+    "PagerDutyReceiver",
     "Receiver",
     "RenderContext",
     "Route",
     "SentState",
-    "SlackTarget",
+    "SlackConfig",
+    "SlackReceiver",
     "Timing",
-    "WebhookTarget",
+    "WebhookConfig",
+    "WebhookReceiver",
     "build_receivers",
     "decide",
+    "register_receiver",
     "rfc3339",
 ]

@@ -8,26 +8,38 @@ re-sending is harmless; the receiver's own notifications are deduplicated by Ale
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field
 
 from driftmon.alerting.base import (
     Event,
     OutboundRequest,
     Payload,
+    ReceiverConfigBase,
     RenderContext,
     Route,
+    register_receiver,
     rfc3339,
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.config import AlertmanagerReceiver
 
 API_PATH = "/api/v2/alerts"
 
 
+class AlertmanagerConfig(ReceiverConfigBase):
+    """Alertmanager API v2; every URL (an HA cluster's peers) gets every alert."""
+
+    kind: Literal["alertmanager"]
+    #: base URLs, e.g. ``http://alertmanager:9093``; ``/api/v2/alerts`` is appended
+    urls: list[str] = Field(min_length=1)
+
+
 @dataclass(frozen=True, slots=True)
-class AlertmanagerTarget:
+class AlertmanagerReceiver:
     """An Alertmanager cluster: each base URL gets every alert."""
 
     name: str
@@ -39,12 +51,14 @@ class AlertmanagerTarget:
     max_batch: int = 64
 
     @classmethod
-    def from_config(cls, config: AlertmanagerReceiver) -> AlertmanagerTarget:
-        """The receiver an `alerting.receivers` entry of kind alertmanager describes."""
+    def from_config(
+        cls, config: AlertmanagerConfig, environ: Mapping[str, str] | None = None
+    ) -> AlertmanagerReceiver:
+        """The receiver an `alerting.receivers` entry of kind alertmanager describes (no secrets)."""
         return cls(
-            name=config.name or config.kind,
+            name=config.receiver_name,
             urls=tuple(url.rstrip("/") for url in config.urls),
-            route=Route(config.match, config.match_re),
+            route=config.route,
             timeout=config.timeout,
         )
 
@@ -82,3 +96,6 @@ def _wire(payload: Payload, now: float) -> Payload:
     if "_valid_for" in payload:
         alert["endsAt"] = rfc3339(now + float(payload["_valid_for"]))
     return alert
+
+
+register_receiver("alertmanager", AlertmanagerConfig, AlertmanagerReceiver)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from driftmon.config import BackoffConfig
+if TYPE_CHECKING:  # config imports this package to gather the receiver kinds
+    from driftmon.config import BackoffConfig
 
 _MAX_EXPONENT = 60  # beyond this every delay is capped anyway; keeps the power finite
 

@@ -1,24 +1,27 @@
-"""What every receiver shares: the `Receiver` protocol, routing by labels, secrets, time format.
+"""What every receiver shares: the `Receiver` protocol, its configuration base, the kind table.
 
 A receiver turns an alert into a stored payload when the notification is queued (`render`), and
 that payload into an HTTP request when it is delivered (`request`). Secrets (webhook URLs,
 routing keys) enter only at `request`, so the outbox in the database never holds them.
+
+Each ``alerting/<kind>.py`` defines its configuration model (on `ReceiverConfigBase`) and its
+runtime class, and calls `register_receiver`; `RECEIVER_KINDS` is the table that
+`driftmon.config` builds the ``alerting.receivers`` union from and `build_receivers` builds with.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from driftmon.alerts import Alert
-from driftmon.errors import ConfigError
+from driftmon.config_base import Seconds, Section
 
 Event = Literal["firing", "resolved"]
 Payload = dict[str, Any]
@@ -45,35 +48,6 @@ def redact(text: str, secrets: Sequence[str]) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text
-
-
-def read_secret(
-    where: str,
-    inline: SecretStr | None,
-    file: Path | None,
-    env: str | None,
-    environ: Mapping[str, str] | None = None,
-) -> str:
-    """The secret given inline, in `file`, or in the environment variable `env`.
-
-    ConfigError names the receiver and the file or variable, never the value.
-    """
-    if inline is not None:
-        return inline.get_secret_value().strip()
-    if file is not None:
-        try:
-            value = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot read secret file {file}: {exc.strerror}") from exc
-        if not value:
-            raise ConfigError(f"{where}: secret file {file} is empty")
-        return value
-    if env is not None:
-        value = (os.environ if environ is None else environ).get(env, "").strip()
-        if not value:
-            raise ConfigError(f"{where}: environment variable {env} is unset or empty")
-        return value
-    raise ConfigError(f"{where}: no secret given")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,3 +163,71 @@ def link(alert: Alert, ctx: RenderContext) -> dict[str, str]:
     if ctx.overlay_url:
         links["overlay"] = ctx.overlay_url
     return links
+
+
+class ReceiverConfigBase(Section):
+    """Fields every receiver has: a name (default: its kind) and the labels it routes on."""
+
+    kind: str
+    name: str | None = None
+    #: only alerts whose labels equal all of these are sent here (e.g. ``severity: page``)
+    match: dict[str, str] = Field(default_factory=dict)
+    #: ...and whose labels fully match all of these regular expressions
+    match_re: dict[str, re.Pattern[str]] = Field(default_factory=dict)
+    timeout: Seconds = 10.0
+
+    @property
+    def receiver_name(self) -> str:
+        """The configured name, else the kind."""
+        return self.name or self.kind
+
+    @property
+    def route(self) -> Route:
+        """Which alerts this receiver takes."""
+        return Route(self.match, self.match_re)
+
+
+class SecretURLConfig(ReceiverConfigBase):
+    """A receiver whose URL is a secret: given inline, in a file, or in an environment variable."""
+
+    url: SecretStr | None = None
+    url_file: Path | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SecretURLConfig:
+        given = [self.url is not None, self.url_file is not None, self.url_env is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of url, url_file, url_env")
+        return self
+
+
+class ReceiverClass(Protocol):
+    """A runtime receiver class: builds itself from its configuration, reading its secrets."""
+
+    def from_config(self, config: Any, environ: Mapping[str, str] | None = None) -> Receiver:
+        """The receiver that `config` (its kind's configuration model) describes."""
+        ...
+
+
+class ReceiverKind(NamedTuple):
+    """One row of `RECEIVER_KINDS`: the kind's configuration model and its runtime class."""
+
+    config: type[ReceiverConfigBase]
+    receiver: ReceiverClass
+
+
+RECEIVER_KINDS: dict[str, ReceiverKind] = {}
+"""Every receiver kind, by the ``kind`` value that selects it in ``alerting.receivers``."""
+
+
+def register_receiver(kind: str, config: type[ReceiverConfigBase], receiver: ReceiverClass) -> None:
+    """Add `kind` to `RECEIVER_KINDS`; its `config` model must declare ``kind: Literal[kind]``."""
+    if kind in RECEIVER_KINDS:
+        raise ValueError(f"receiver kind {kind!r} is registered twice")
+    RECEIVER_KINDS[kind] = ReceiverKind(config, receiver)
+
+
+def build_receiver(config: ReceiverConfigBase, environ: Mapping[str, str] | None = None) -> Receiver:
+    """The runtime receiver for one ``alerting.receivers`` entry, its secrets read now."""
+    return RECEIVER_KINDS[config.kind].receiver.from_config(config, environ)

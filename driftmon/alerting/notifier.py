@@ -18,32 +18,32 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import structlog
 from prometheus_client import CollectorRegistry
 
-from driftmon.alerting.alertmanager import AlertmanagerTarget
 from driftmon.alerting.backoff import Backoff
-from driftmon.alerting.base import Outcome, Receiver, RenderContext, classify, redact, starts_at
-from driftmon.alerting.metrics import NotifierMetrics
-from driftmon.alerting.pagerduty import PagerDutyTarget
-from driftmon.alerting.policy import Timing, decide, event_of
-from driftmon.alerting.slack import SlackTarget
-from driftmon.alerting.webhook import WebhookTarget
-from driftmon.alerts import Alert
-from driftmon.config import (
-    AlertingConfig,
-    AlertmanagerReceiver,
-    PagerDutyReceiver,
-    SlackReceiver,
-    WebhookReceiver,
+from driftmon.alerting.base import (
+    Outcome,
+    Receiver,
+    RenderContext,
+    build_receiver,
+    classify,
+    redact,
+    starts_at,
 )
+from driftmon.alerting.metrics import NotifierMetrics
+from driftmon.alerting.policy import Timing, decide, event_of
+from driftmon.alerts import Alert
 from driftmon.errors import ConfigError, StoreError
 from driftmon.http import make_client
 from driftmon.store import connect
 from driftmon.store.outbox import Outbox, OutboxRow, Queued, SentState
+
+if TYPE_CHECKING:  # config imports this package to gather the receiver kinds
+    from driftmon.config import AlertingConfig
 
 log = structlog.get_logger("driftmon.alerting")
 
@@ -61,17 +61,7 @@ class _Connectable(Protocol):
 def build_receivers(config: AlertingConfig, environ: Mapping[str, str] | None = None) -> list[Receiver]:
     """The receivers configured in `alerting.receivers`, secrets read from files or environment."""
     env = os.environ if environ is None else environ
-    receivers: list[Receiver] = []
-    for item in config.receivers:
-        if isinstance(item, AlertmanagerReceiver):
-            receivers.append(AlertmanagerTarget.from_config(item))
-        elif isinstance(item, SlackReceiver):
-            receivers.append(SlackTarget.from_config(item, env))
-        elif isinstance(item, PagerDutyReceiver):
-            receivers.append(PagerDutyTarget.from_config(item, env))
-        elif isinstance(item, WebhookReceiver):
-            receivers.append(WebhookTarget.from_config(item, env))
-    return receivers
+    return [build_receiver(item, env) for item in config.receivers]
 
 
 @dataclass(slots=True)

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
 
 from driftmon.alerting.base import (
     Event,
     OutboundRequest,
     Payload,
+    ReceiverConfigBase,
     RenderContext,
     Route,
     format_value,
     link,
-    read_secret,
+    register_receiver,
     rfc3339,
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.config import PagerDutyReceiver
+from driftmon.secrets import read_secret
 
 _SEVERITIES = {
     "critical": "critical",
@@ -81,8 +86,27 @@ def pagerduty_event(alert: Alert, event: Event, ctx: RenderContext, default_seve
     return body
 
 
+class PagerDutyConfig(ReceiverConfigBase):
+    """PagerDuty Events API v2: trigger and resolve with a dedup_key stable per alert."""
+
+    kind: Literal["pagerduty"]
+    routing_key: SecretStr | None = None
+    routing_key_file: Path | None = None
+    routing_key_env: str | None = None
+    url: str = "https://events.pagerduty.com/v2/enqueue"
+    #: used when the alert has no (known) ``severity`` label
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PagerDutyConfig:
+        given = [self.routing_key, self.routing_key_file, self.routing_key_env]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of routing_key, routing_key_file, routing_key_env")
+        return self
+
+
 @dataclass(frozen=True, slots=True)
-class PagerDutyTarget:
+class PagerDutyReceiver:
     """A PagerDuty integration; its routing key is a secret that `repr` never shows."""
 
     name: str
@@ -98,22 +122,22 @@ class PagerDutyTarget:
 
     @classmethod
     def from_config(
-        cls, config: PagerDutyReceiver, environ: Mapping[str, str] | None = None
-    ) -> PagerDutyTarget:
+        cls, config: PagerDutyConfig, environ: Mapping[str, str] | None = None
+    ) -> PagerDutyReceiver:
         """The receiver a kind pagerduty entry describes, its key read from wherever it is kept."""
-        name = config.name or config.kind
+        name = config.receiver_name
         key = read_secret(
             f"receiver {name}",
             config.routing_key,
             config.routing_key_file,
             config.routing_key_env,
             environ,
+            field="routing_key",
         )
-        route = Route(config.match, config.match_re)
-        return cls(name, key, route, config.timeout, config.url, config.severity)
+        return cls(name, key, config.route, config.timeout, config.url, config.severity)
 
     def __repr__(self) -> str:
-        return f"PagerDutyTarget(name={self.name!r}, routing_key=<redacted>)"
+        return f"PagerDutyReceiver(name={self.name!r}, routing_key=<redacted>)"
 
     def secrets(self) -> Sequence[str]:
         """The routing key."""
@@ -126,3 +150,6 @@ class PagerDutyTarget:
     def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
         """One POST of one event, the routing key added here."""
         return OutboundRequest(self.url, {"routing_key": self.routing_key, **payloads[0]})
+
+
+register_receiver("pagerduty", PagerDutyConfig, PagerDutyReceiver)

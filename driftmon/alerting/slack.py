@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from driftmon.alerting.base import (
     Event,
@@ -15,14 +16,15 @@ from driftmon.alerting.base import (
     Payload,
     RenderContext,
     Route,
+    SecretURLConfig,
     format_value,
     link,
-    read_secret,
+    register_receiver,
     rfc3339,
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.config import SlackReceiver
+from driftmon.secrets import read_secret
 
 _LINK_TEXT = {"runbook": "Runbook", "overlay": "Worst recent sample", "alerts": "driftmon alerts"}
 _HIDDEN_ANNOTATIONS = {"summary", "description", "runbook_url", "overlay_url"}
@@ -76,8 +78,16 @@ def slack_message(alert: Alert, event: Event, ctx: RenderContext) -> Payload:
     }
 
 
+class SlackConfig(SecretURLConfig):
+    """Slack incoming webhook: one message when an alert fires, one when it resolves."""
+
+    kind: Literal["slack"]
+    channel: str | None = None
+    username: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
-class SlackTarget:
+class SlackReceiver:
     """A Slack incoming-webhook URL (a secret); `repr` never shows it."""
 
     name: str
@@ -92,15 +102,16 @@ class SlackTarget:
     target_count: int = 1
 
     @classmethod
-    def from_config(cls, config: SlackReceiver, environ: Mapping[str, str] | None = None) -> SlackTarget:
+    def from_config(cls, config: SlackConfig, environ: Mapping[str, str] | None = None) -> SlackReceiver:
         """The receiver a kind slack entry describes, its URL read from wherever it is kept."""
-        name = config.name or config.kind
-        url = read_secret(f"receiver {name}", config.url, config.url_file, config.url_env, environ)
-        route = Route(config.match, config.match_re)
-        return cls(name, url, route, config.timeout, config.channel, config.username)
+        name = config.receiver_name
+        url = read_secret(
+            f"receiver {name}", config.url, config.url_file, config.url_env, environ, field="url"
+        )
+        return cls(name, url, config.route, config.timeout, config.channel, config.username)
 
     def __repr__(self) -> str:
-        return f"SlackTarget(name={self.name!r}, url=<redacted>)"
+        return f"SlackReceiver(name={self.name!r}, url=<redacted>)"
 
     def secrets(self) -> Sequence[str]:
         """The webhook URL."""
@@ -118,3 +129,6 @@ class SlackTarget:
     def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
         """One POST of one message."""
         return OutboundRequest(self.url, payloads[0])
+
+
+register_receiver("slack", SlackConfig, SlackReceiver)

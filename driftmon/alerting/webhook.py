@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from driftmon.alerting.base import (
     Event,
@@ -15,12 +16,13 @@ from driftmon.alerting.base import (
     Payload,
     RenderContext,
     Route,
-    read_secret,
+    SecretURLConfig,
+    register_receiver,
     rfc3339,
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.config import WebhookReceiver
+from driftmon.secrets import read_secret
 
 #: Alertmanager's "no end time" in webhook messages for firing alerts
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -60,8 +62,14 @@ def webhook_message(alert: Alert, event: Event, receiver: str, ctx: RenderContex
     }
 
 
+class WebhookConfig(SecretURLConfig):
+    """A generic webhook receiving Alertmanager's webhook JSON (version 4), one per transition."""
+
+    kind: Literal["webhook"]
+
+
 @dataclass(frozen=True, slots=True)
-class WebhookTarget:
+class WebhookReceiver:
     """A webhook URL (a secret); `repr` never shows it."""
 
     name: str
@@ -74,14 +82,16 @@ class WebhookTarget:
     target_count: int = 1
 
     @classmethod
-    def from_config(cls, config: WebhookReceiver, environ: Mapping[str, str] | None = None) -> WebhookTarget:
+    def from_config(cls, config: WebhookConfig, environ: Mapping[str, str] | None = None) -> WebhookReceiver:
         """The receiver a kind webhook entry describes, its URL read from wherever it is kept."""
-        name = config.name or config.kind
-        url = read_secret(f"receiver {name}", config.url, config.url_file, config.url_env, environ)
-        return cls(name, url, Route(config.match, config.match_re), config.timeout)
+        name = config.receiver_name
+        url = read_secret(
+            f"receiver {name}", config.url, config.url_file, config.url_env, environ, field="url"
+        )
+        return cls(name, url, config.route, config.timeout)
 
     def __repr__(self) -> str:
-        return f"WebhookTarget(name={self.name!r}, url=<redacted>)"
+        return f"WebhookReceiver(name={self.name!r}, url=<redacted>)"
 
     def secrets(self) -> Sequence[str]:
         """The URL."""
@@ -94,3 +104,6 @@ class WebhookTarget:
     def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
         """One POST of one message."""
         return OutboundRequest(self.url, payloads[0])
+
+
+register_receiver("webhook", WebhookConfig, WebhookReceiver)

@@ -17,6 +17,10 @@ Failure reasons (`FAILURE_REASONS`, the only values of the `reason` metric label
     bad_base64    the image field is not valid base64
     not_image     the bytes decode but are not a readable image
 
+Each adapter owns its configuration model (`OpenAIImagesConfig`, `A1111Config`,
+`HttpTemplateConfig`, on `sources.base.GeneratorConfigBase`) and registers both in
+`sources.base.GENERATOR_KINDS`.
+
 The API key (`api_key_file`) is read once, sent as a bearer token and never logged; error
 messages name the endpoint without its query string.
 """
@@ -31,17 +35,24 @@ import io
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from PIL import Image
+from pydantic import Field
 
 from driftmon import __version__
-from driftmon.config import GeneratorConfig
-from driftmon.errors import ConfigError, GeneratorError
+from driftmon.errors import GeneratorError
 from driftmon.http import make_client
+from driftmon.secrets import read_secret_file
+from driftmon.sources.base import (
+    GENERATOR_KINDS,
+    Generated,
+    Generator,
+    GeneratorConfigBase,
+    register_generator,
+)
 
 FAILURE_REASONS = (
     "timeout",
@@ -62,30 +73,6 @@ _MAX_VERSION_LEN = 64
 _SNIPPET_LEN = 120
 
 
-@dataclass(frozen=True, slots=True)
-class Generated:
-    """One generated image (encoded bytes, checked to be an image) and what the call measured."""
-
-    image_bytes: bytes
-    latency_seconds: float
-    model_version: str
-    steps: int | None = None
-
-
-class Generator(Protocol):
-    """What the prober needs from a generator adapter."""
-
-    endpoint: str
-
-    async def generate(self, prompt: str, seed: int, size: tuple[int, int]) -> Generated:
-        """Generate one image; raise GeneratorError on any failure."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        ...
-
-
 def redact_url(url: str) -> str:
     """`url` without user info, query or fragment: safe to log."""
     parts = urlsplit(url)
@@ -94,17 +81,11 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def read_api_key(config: GeneratorConfig) -> str | None:
-    """The API key from `api_key_file`, stripped; ConfigError names the file, never the content."""
+def read_api_key(config: GeneratorConfigBase) -> str | None:
+    """The API key from `api_key_file`, stripped; ConfigError names the key and file, never the content."""
     if config.api_key_file is None:
         return None
-    try:
-        key = config.api_key_file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{config.api_key_file}: cannot read the API key: {exc.strerror}") from exc
-    if not key:
-        raise ConfigError(f"{config.api_key_file}: the API key file is empty")
-    return key
+    return read_secret_file(config.api_key_file, "sources.probe.generator.api_key_file")
 
 
 def lookup(data: Any, dotted: str) -> Any:
@@ -166,7 +147,10 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class _HttpGenerator:
+ConfigT = TypeVar("ConfigT", bound=GeneratorConfigBase)
+
+
+class _HttpGenerator(Generic[ConfigT]):
     """POST a JSON body, measure the latency, map every failure to a bounded reason."""
 
     path: ClassVar[str] = ""
@@ -175,7 +159,7 @@ class _HttpGenerator:
 
     def __init__(
         self,
-        config: GeneratorConfig,
+        config: ConfigT,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -267,8 +251,8 @@ class _HttpGenerator:
         raise NotImplementedError
 
     def steps(self, payload: Any) -> int | None:
-        """Sampling steps as reported by the generator, else as configured."""
-        return self.config.steps
+        """Sampling steps as reported by the generator or as configured; None if unknown."""
+        return None
 
     def _model_version(self, payload: Any, response: httpx.Response) -> str:
         path = self.config.model_version_path or self.default_version_path
@@ -295,7 +279,17 @@ class _HttpGenerator:
             raise GeneratorError("bad_response", f"{self.endpoint}: no {dotted} in the response") from None
 
 
-class OpenAIImages(_HttpGenerator):
+class OpenAIImagesConfig(GeneratorConfigBase):
+    """The OpenAI Images API and OpenAI-compatible servers."""
+
+    kind: Literal["openai_images"] = "openai_images"
+    #: the ``model`` field of each request; also the version when the response names none
+    model: str | None = None
+    #: send the probe's seed (OpenAI-compatible servers that accept one; OpenAI has none)
+    send_seed: bool = False
+
+
+class OpenAIImages(_HttpGenerator[OpenAIImagesConfig]):
     """The OpenAI Images API: ``POST {url}/v1/images/generations`` with ``response_format: b64_json``.
 
     The seed is sent only with ``send_seed: true`` (OpenAI itself has no seed parameter).
@@ -328,7 +322,19 @@ class OpenAIImages(_HttpGenerator):
         return self.config.model_version
 
 
-class A1111(_HttpGenerator):
+class A1111Config(GeneratorConfigBase):
+    """AUTOMATIC1111 / Forge's txt2img API."""
+
+    kind: Literal["a1111"] = "a1111"
+    #: the checkpoint (``override_settings.sd_model_checkpoint``); None = the server's current one
+    model: str | None = None
+    #: sampling steps requested; None = server default
+    steps: int | None = Field(None, ge=1)
+    #: send the probe's seed (default); false lets the server draw one
+    send_seed: bool = True
+
+
+class A1111(_HttpGenerator[A1111Config]):
     """AUTOMATIC1111 / Forge: ``POST {url}/sdapi/v1/txt2img``; the model from ``info.sd_model_name``.
 
     ``info`` (a JSON string in the API) is decoded before paths are looked up, so
@@ -348,6 +354,8 @@ class A1111(_HttpGenerator):
             "batch_size": 1,
             "n_iter": 1,
         }
+        if not self.config.send_seed:
+            del body["seed"]
         if self.config.steps is not None:
             body["steps"] = self.config.steps
         if self.config.model:
@@ -379,7 +387,19 @@ class A1111(_HttpGenerator):
         return self.config.steps
 
 
-class HttpTemplate(_HttpGenerator):
+class HttpTemplateConfig(GeneratorConfigBase):
+    """Any JSON API: a body template in, the image at a dotted path out."""
+
+    kind: Literal["http"] = "http"
+    #: JSON body template; {prompt}, {seed}, {width}, {height}, {size}, {steps} are substituted
+    body_template: dict[str, Any] | None = None
+    #: dotted path to the base64 image in the response, e.g. ``data.0.b64_json``
+    image_path: str = "image"
+    #: sampling steps for {steps} in the template; None = left empty
+    steps: int | None = Field(None, ge=1)
+
+
+class HttpTemplate(_HttpGenerator[HttpTemplateConfig]):
     """Any JSON API: ``POST {url}`` with `body_template`; the image at `image_path`.
 
     In the template, a string that is exactly ``{seed}`` (or ``{width}``, ``{height}``,
@@ -418,6 +438,10 @@ class HttpTemplate(_HttpGenerator):
         """The value at `image_path`."""
         return self._field(payload, self.config.image_path)
 
+    def steps(self, payload: Any) -> int | None:
+        """The configured steps."""
+        return self.config.steps
+
 
 def fill_template(template: Any, values: Mapping[str, Any]) -> Any:
     """Replace ``{name}`` placeholders in every string of a JSON-like template (pure)."""
@@ -435,18 +459,16 @@ def fill_template(template: Any, values: Mapping[str, Any]) -> Any:
     return template
 
 
-ADAPTERS: Mapping[str, type[_HttpGenerator]] = {
-    "openai_images": OpenAIImages,
-    "a1111": A1111,
-    "http": HttpTemplate,
-}
+register_generator("openai_images", OpenAIImagesConfig, OpenAIImages)
+register_generator("a1111", A1111Config, A1111)
+register_generator("http", HttpTemplateConfig, HttpTemplate)
 
 
 def make_generator(
-    config: GeneratorConfig,
+    config: GeneratorConfigBase,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Generator:
     """The adapter for `config.kind`; reads the API key file now (ConfigError if unreadable)."""
-    return ADAPTERS[config.kind](config, transport=transport, clock=clock)
+    return GENERATOR_KINDS[config.kind].adapter(config, transport=transport, clock=clock)

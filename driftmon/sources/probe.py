@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import httpx
 import structlog
@@ -34,10 +34,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from driftmon.config import ProbeConfig, format_validation_errors
+from driftmon.config_base import format_validation_errors
 from driftmon.errors import ConfigError, GeneratorError
 from driftmon.samples import SampleMeta
-from driftmon.sources.generators import FAILURE_REASONS, Generator, make_generator
+from driftmon.sources.base import Generator
+from driftmon.sources.generators import FAILURE_REASONS, make_generator
+
+if TYPE_CHECKING:  # config imports this package to gather the generator kinds
+    from driftmon.config import ProbeConfig
 
 #: every value of the `reason` label: the adapters' reasons plus `internal` (an unexpected error)
 PROBE_FAILURE_REASONS = (*FAILURE_REASONS, "internal")

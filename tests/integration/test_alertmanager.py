@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from driftmon.alerting import AlertmanagerTarget, Backoff, Notifier, NotifierMetrics, Timing
+from driftmon.alerting import AlertmanagerReceiver, Backoff, Notifier, NotifierMetrics, Timing
 from driftmon.alerts import Alert
 from driftmon.store import connect
 from tests.integration.am_harness import (
@@ -67,7 +67,7 @@ def alertmanager(tmp_path: Path, sink: WebhookSink) -> Iterator[Alertmanager]:
 def notifier(db: Path, am: Alertmanager, clock: SimClock, **kwargs: Any) -> Notifier:
     """A notifier sending to `am` only, over the SQLite file `db`."""
     return Notifier(
-        [AlertmanagerTarget("am", (am.url,))],
+        [AlertmanagerReceiver("am", (am.url,))],
         connect(db),
         timing=Timing(resend_delay=60.0, evaluation_interval=30.0),
         backoff=Backoff(initial=1.0, maximum=10.0, jitter=0.5),
@@ -208,7 +208,7 @@ def test_every_peer_of_an_ha_pair_gets_the_alert_even_while_one_is_down(
 
         async def body() -> None:
             n = Notifier(
-                [AlertmanagerTarget("am", tuple(peer.url for peer in peers))],
+                [AlertmanagerReceiver("am", tuple(peer.url for peer in peers))],
                 connect(tmp_path / "db"),
                 timing=Timing(resend_delay=60.0, evaluation_interval=30.0),
                 backoff=Backoff(initial=1.0, maximum=10.0, jitter=0.0),

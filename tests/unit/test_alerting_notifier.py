@@ -15,16 +15,16 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from driftmon.alerting import (
-    AlertmanagerTarget,
+    AlertmanagerReceiver,
     Backoff,
     Notifier,
     NotifierMetrics,
-    PagerDutyTarget,
+    PagerDutyReceiver,
     Receiver,
     Route,
-    SlackTarget,
+    SlackReceiver,
     Timing,
-    WebhookTarget,
+    WebhookReceiver,
     rfc3339,
 )
 from driftmon.alerts import Alert
@@ -83,10 +83,10 @@ class Server:
 def receivers() -> list[Receiver]:
     """Alertmanager (two peers), Slack, PagerDuty only for pages, and a webhook."""
     return [
-        AlertmanagerTarget("am", ("http://am1.test:9093", "http://am2.test:9093")),
-        SlackTarget("slack", SLACK_URL),
-        PagerDutyTarget("pd", PD_KEY, Route({"severity": "page"})),
-        WebhookTarget("hook", "http://hook.test/in"),
+        AlertmanagerReceiver("am", ("http://am1.test:9093", "http://am2.test:9093")),
+        SlackReceiver("slack", SLACK_URL),
+        PagerDutyReceiver("pd", PD_KEY, Route({"severity": "page"})),
+        WebhookReceiver("hook", "http://hook.test/in"),
     ]
 
 
@@ -266,7 +266,7 @@ def test_receiver_answering_429_is_retried_after_retry_after(tmp_path: Path) -> 
     server.headers = {"Retry-After": "30"}
 
     async def body() -> float | None:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)])
+        notifier = make(tmp_path / "db", server, chosen=[SlackReceiver("slack", SLACK_URL)])
         await step(notifier, [firing()], T0)
         when = notifier.next_retry("slack")
         await notifier.close()
@@ -282,7 +282,7 @@ def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> None:
     registry = CollectorRegistry()
 
     async def body() -> list[dict[str, Any]]:
-        notifier = make(tmp_path / "db", server, chosen=[PagerDutyTarget("pd", PD_KEY)], registry=registry)
+        notifier = make(tmp_path / "db", server, chosen=[PagerDutyReceiver("pd", PD_KEY)], registry=registry)
         await step(notifier, [firing()], T0)
         await notifier.deliver_due(T0 + 3600)
         left = notifier.pending()
@@ -307,7 +307,7 @@ def test_connection_errors_are_retried(tmp_path: Path) -> None:
     server.status = refuse
 
     async def body() -> int:
-        notifier = make(tmp_path / "db", server, chosen=[WebhookTarget("hook", "http://hook.test/in")])
+        notifier = make(tmp_path / "db", server, chosen=[WebhookReceiver("hook", "http://hook.test/in")])
         await step(notifier, [firing()], T0)
         depth = notifier.queue_depth()["hook"]
         await notifier.close()
@@ -322,7 +322,7 @@ def test_firing_and_resolution_during_an_outage_arrive_in_order(tmp_path: Path) 
     server.down()
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[PagerDutyTarget("pd", PD_KEY)])
+        notifier = make(tmp_path / "db", server, chosen=[PagerDutyReceiver("pd", PD_KEY)])
         await step(notifier, [firing()], T0)
         await step(notifier, [resolved()], T0 + 600)
         server.up()
@@ -343,7 +343,7 @@ def test_alertmanager_keeps_only_the_newest_state_while_down(tmp_path: Path) -> 
     server.down()
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[AlertmanagerTarget("am", ("http://am.test",))])
+        notifier = make(tmp_path / "db", server, chosen=[AlertmanagerReceiver("am", ("http://am.test",))])
         await step(notifier, [firing()], T0)
         await step(notifier, [resolved(resolved_at=T0 + 30)], T0 + 30)
         server.up()
@@ -365,7 +365,7 @@ def test_stale_alertmanager_firing_state_is_not_sent(tmp_path: Path) -> None:
         notifier = make(
             tmp_path / "db",
             server,
-            chosen=[AlertmanagerTarget("am", ("http://am.test",))],
+            chosen=[AlertmanagerReceiver("am", ("http://am.test",))],
             registry=registry,
         )
         await step(notifier, [firing()], T0)
@@ -387,7 +387,7 @@ def test_notifications_older_than_max_age_are_dropped(tmp_path: Path) -> None:
     server.down()
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)], max_age=3600.0)
+        notifier = make(tmp_path / "db", server, chosen=[SlackReceiver("slack", SLACK_URL)], max_age=3600.0)
         await step(notifier, [firing()], T0)
         server.up()
         await notifier.deliver_due(T0 + 3601.0)
@@ -451,7 +451,7 @@ def test_a_new_incident_after_resolution_pages_again(tmp_path: Path) -> None:
     server = Server()
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[PagerDutyTarget("pd", PD_KEY)])
+        notifier = make(tmp_path / "db", server, chosen=[PagerDutyReceiver("pd", PD_KEY)])
         await step(notifier, [firing()], T0)
         await step(notifier, [resolved()], T0 + 600)
         await step(notifier, [firing(fired_at=T0 + 900)], T0 + 900)
@@ -472,7 +472,7 @@ def test_secrets_never_reach_logs(tmp_path: Path) -> None:
     server.status = fail
 
     async def body() -> list[dict[str, Any]]:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)])
+        notifier = make(tmp_path / "db", server, chosen=[SlackReceiver("slack", SLACK_URL)])
         await step(notifier, [firing()], T0)
         rows = notifier.pending()
         await notifier.close()
@@ -504,7 +504,7 @@ def test_overlay_link_from_callable_or_annotation(tmp_path: Path) -> None:
 
     async def body() -> None:
         notifier = make(
-            tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)], overlay_url=overlay
+            tmp_path / "db", server, chosen=[SlackReceiver("slack", SLACK_URL)], overlay_url=overlay
         )
         await step(notifier, [firing(), annotated], T0)
         await notifier.close()
@@ -524,7 +524,7 @@ def test_run_delivers_in_the_background_and_close_is_bounded(tmp_path: Path) -> 
         notifier = make(
             tmp_path / "db",
             server,
-            chosen=[SlackTarget("slack", SLACK_URL)],
+            chosen=[SlackReceiver("slack", SLACK_URL)],
             clock=lambda: T0,
             poll_interval=30.0,
         )
@@ -595,7 +595,7 @@ def test_store_failure_on_submit_is_reported_and_retried(tmp_path: Path) -> None
 
     async def body() -> None:
         notifier = Notifier(
-            [SlackTarget("slack", SLACK_URL)], conn, transport=httpx.MockTransport(server.handle)
+            [SlackReceiver("slack", SLACK_URL)], conn, transport=httpx.MockTransport(server.handle)
         )
         conn.execute("DROP TABLE alert_notification_state")
         with pytest.raises(StoreError):
@@ -618,7 +618,7 @@ def test_resolved_states_are_forgotten_but_firing_ones_kept(tmp_path: Path) -> N
     other = {"alertname": "LatencyHigh", "severity": "page"}
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[PagerDutyTarget("pd", PD_KEY)])
+        notifier = make(tmp_path / "db", server, chosen=[PagerDutyReceiver("pd", PD_KEY)])
         await step(notifier, [firing(), firing(labels=other)], T0)
         await step(notifier, [resolved(), firing(labels=other)], T0 + 600)
         await step(notifier, [firing(labels=other)], T0 + 600 + 900 + 3601)
@@ -636,13 +636,13 @@ def test_notifications_for_a_removed_receiver_are_discarded(tmp_path: Path) -> N
     server.down()
 
     async def first() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("old-slack", SLACK_URL)])
+        notifier = make(tmp_path / "db", server, chosen=[SlackReceiver("old-slack", SLACK_URL)])
         await step(notifier, [firing()], T0)
         await notifier.close()
 
     async def second() -> dict[str, int]:
         server.up()
-        notifier = make(tmp_path / "db", server, chosen=[WebhookTarget("hook", "http://hook.test/in")])
+        notifier = make(tmp_path / "db", server, chosen=[WebhookReceiver("hook", "http://hook.test/in")])
         await notifier.deliver_due(T0 + 10)
         depth = notifier.queue_depth()
         await notifier.close()
@@ -661,7 +661,9 @@ def test_a_failing_overlay_callable_does_not_stop_the_page(tmp_path: Path) -> No
         raise RuntimeError("store closed")
 
     async def body() -> None:
-        notifier = make(tmp_path / "db", server, chosen=[SlackTarget("slack", SLACK_URL)], overlay_url=broken)
+        notifier = make(
+            tmp_path / "db", server, chosen=[SlackReceiver("slack", SLACK_URL)], overlay_url=broken
+        )
         await step(notifier, [firing()], T0)
         await notifier.close()
 
@@ -683,7 +685,7 @@ def test_overlapping_delivery_rounds_do_not_send_twice(tmp_path: Path) -> None:
             return httpx.Response(200)
 
         notifier = Notifier(
-            [SlackTarget("slack", SLACK_URL)], connect(tmp_path / "db"), transport=httpx.MockTransport(slow)
+            [SlackReceiver("slack", SLACK_URL)], connect(tmp_path / "db"), transport=httpx.MockTransport(slow)
         )
         notifier.submit([firing()], T0)
         first = asyncio.create_task(notifier.deliver_due(T0))

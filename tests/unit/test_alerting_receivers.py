@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from driftmon.alerting.alertmanager import AlertmanagerTarget
-from driftmon.alerting.base import RenderContext, Route, classify, read_secret, redact, rfc3339
+from driftmon.alerting.alertmanager import AlertmanagerReceiver
+from driftmon.alerting.base import RenderContext, Route, classify, redact, rfc3339
 from driftmon.alerting.notifier import build_receivers
-from driftmon.alerting.pagerduty import PagerDutyTarget, dedup_key
-from driftmon.alerting.slack import SlackTarget, duration, escape
-from driftmon.alerting.webhook import ZERO_TIME, WebhookTarget, group_key
+from driftmon.alerting.pagerduty import PagerDutyReceiver, dedup_key
+from driftmon.alerting.slack import SlackReceiver, duration, escape
+from driftmon.alerting.webhook import ZERO_TIME, WebhookReceiver, group_key
 from driftmon.alerts import Alert
 from driftmon.config import AlertingConfig
 from driftmon.errors import ConfigError
+from driftmon.secrets import read_secret
 
 LABELS = {"alertname": "TextFidelityLow", "model_version": "v2", "severity": "page"}
 ANNOTATIONS = {
@@ -41,7 +42,7 @@ def test_rfc3339_is_utc_with_milliseconds() -> None:
 
 def test_alertmanager_firing_endsat_is_set_when_sent() -> None:
     """A firing alert's endsAt is the send time plus the validity; private keys do not leak."""
-    am = AlertmanagerTarget("am", ("http://am1:9093", "http://am2:9093/"))
+    am = AlertmanagerReceiver("am", ("http://am1:9093", "http://am2:9093/"))
     payload = am.render(FIRING, "firing", CTX)
     request = am.request(1, [payload], now=1030.0)
     assert request.url == "http://am2:9093/api/v2/alerts"
@@ -58,7 +59,7 @@ def test_alertmanager_firing_endsat_is_set_when_sent() -> None:
 
 def test_alertmanager_resolved_carries_its_resolve_time() -> None:
     """A resolved alert is sent with endsAt = when it resolved, not when it is sent."""
-    am = AlertmanagerTarget("am", ("http://am:9093",))
+    am = AlertmanagerReceiver("am", ("http://am:9093",))
     payload = am.render(RESOLVED, "resolved", CTX)
     (sent,) = am.request(0, [payload], now=1700.0).json
     assert sent["endsAt"] == rfc3339(1650.0)
@@ -67,7 +68,7 @@ def test_alertmanager_resolved_carries_its_resolve_time() -> None:
 
 def test_slack_firing_message_has_value_and_links() -> None:
     """The firing message shows the value, summary, runbook and overlay links."""
-    slack = SlackTarget("slack", "https://hooks.slack.test/T/B/x", channel="#oncall")
+    slack = SlackReceiver("slack", "https://hooks.slack.test/T/B/x", channel="#oncall")
     message = slack.render(FIRING, "firing", CTX)
     body = message["blocks"][0]["text"]["text"]
     assert message["text"].startswith(":rotating_light: FIRING: TextFidelityLow")
@@ -80,7 +81,7 @@ def test_slack_firing_message_has_value_and_links() -> None:
 
 def test_slack_resolved_message_says_how_long_it_lasted() -> None:
     """The resolved message gives the last value and the incident's duration."""
-    body = SlackTarget("slack", "u").render(RESOLVED, "resolved", CTX)["blocks"][0]["text"]["text"]
+    body = SlackReceiver("slack", "u").render(RESOLVED, "resolved", CTX)["blocks"][0]["text"]["text"]
     assert "RESOLVED: TextFidelityLow" in body
     assert "*Last value:* 0.9" in body
     assert "*Lasted:* 12m 30s" in body
@@ -94,7 +95,7 @@ def test_slack_text_is_escaped() -> None:
 
 def test_pagerduty_trigger_and_resolve_share_a_stable_dedup_key() -> None:
     """Trigger and resolve carry the same dedup_key, derived from the labels only."""
-    pd = PagerDutyTarget("pd", "R0UTINGKEY")
+    pd = PagerDutyReceiver("pd", "R0UTINGKEY")
     trigger = pd.request(0, [pd.render(FIRING, "firing", CTX)], 1000.0).json
     resolve = pd.request(0, [pd.render(RESOLVED, "resolved", CTX)], 1700.0).json
     assert trigger["event_action"] == "trigger" and resolve["event_action"] == "resolve"
@@ -108,7 +109,7 @@ def test_pagerduty_trigger_and_resolve_share_a_stable_dedup_key() -> None:
 
 def test_pagerduty_payload_stored_without_routing_key() -> None:
     """The routing key is added at send time only, so the outbox never stores it."""
-    pd = PagerDutyTarget("pd", "R0UTINGKEY", severity="warning")
+    pd = PagerDutyReceiver("pd", "R0UTINGKEY", severity="warning")
     stored = pd.render(Alert({"alertname": "X"}, {}, "firing", 1.0, 1.0), "firing", CTX)
     assert "R0UTINGKEY" not in repr(stored)
     assert stored["payload"]["severity"] == "warning"
@@ -117,7 +118,7 @@ def test_pagerduty_payload_stored_without_routing_key() -> None:
 
 def test_webhook_message_is_alertmanager_v4() -> None:
     """The generic webhook gets Alertmanager's webhook JSON, one alert per message."""
-    hook = WebhookTarget("hook", "http://hook.test/secret-token")
+    hook = WebhookReceiver("hook", "http://hook.test/secret-token")
     firing = hook.render(FIRING, "firing", CTX)
     resolved = hook.render(RESOLVED, "resolved", CTX)
     assert firing["version"] == "4" and firing["status"] == "firing"

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from driftmon.config import GeneratorConfig
 from driftmon.demo import (
     DEMO_PROMPTS,
     MODELS,
@@ -28,7 +27,7 @@ from driftmon.demo import (
 )
 from driftmon.demo.generator import BOARD, fit_text
 from driftmon.prompts import expected_lines
-from driftmon.sources import make_generator
+from driftmon.sources import generator_config, make_generator
 from driftmon.sources.generators import PROBE_USER_AGENT
 
 pytestmark = pytest.mark.anyio
@@ -352,7 +351,7 @@ async def test_pending_pushes_are_bounded() -> None:
 async def test_driftmon_adapters_read_the_demo_generator(kind: str) -> None:
     """driftmon's own adapters get an image and the model version from the demo generator."""
     generator = DemoGenerator(latency_scale=0.0)
-    config = GeneratorConfig(
+    config = generator_config(
         kind=kind, url="http://demo", model_version_header="X-Model-Version", send_seed=True
     )
     adapter = make_generator(config, transport=httpx.ASGITransport(app=make_generator_app(generator)))

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from driftmon.config import GeneratorConfig
 from driftmon.errors import ConfigError, GeneratorError
-from driftmon.sources import FAILURE_REASONS, Generated, make_generator
+from driftmon.sources import FAILURE_REASONS, Generated, generator_config, make_generator
 from driftmon.sources.generators import PROBE_USER_AGENT, fill_template, lookup, redact_url
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +53,7 @@ def ticking_clock(step: float = 0.25) -> Callable[[], float]:
 
 def make(kind: str, handler: Handler, **overrides: Any) -> Any:
     """The adapter of `kind` on a MockTransport serving `handler`."""
-    config = GeneratorConfig(kind=kind, url="http://gen.test:7860", **overrides)
+    config = generator_config(kind=kind, url="http://gen.test:7860", **overrides)
     return make_generator(config, transport=httpx.MockTransport(handler), clock=ticking_clock())
 
 
@@ -133,7 +132,7 @@ async def test_real_refused_port_on_loopback(kind: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = GeneratorConfig(kind=kind, url=f"http://127.0.0.1:{port}", connect_timeout=2, timeout=2)
+    config = generator_config(kind=kind, url=f"http://127.0.0.1:{port}", connect_timeout=2, timeout=2)
     with pytest.raises(GeneratorError) as caught:
         await generate(make_generator(config))
     assert caught.value.reason == "connection"
@@ -224,7 +223,7 @@ def test_missing_api_key_file_names_the_file(tmp_path: Path) -> None:
     """An unreadable key file is a ConfigError naming the file."""
     missing = tmp_path / "nope"
     with pytest.raises(ConfigError, match="nope"):
-        make_generator(GeneratorConfig(api_key_file=missing))
+        make_generator(generator_config(api_key_file=missing))
 
 
 def test_empty_api_key_file_is_refused(tmp_path: Path) -> None:
@@ -232,7 +231,7 @@ def test_empty_api_key_file_is_refused(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n")
     with pytest.raises(ConfigError, match="empty"):
-        make_generator(GeneratorConfig(api_key_file=empty))
+        make_generator(generator_config(api_key_file=empty))
 
 
 def capture(kind: str, **overrides: Any) -> tuple[list[httpx.Request], Any]:
@@ -270,7 +269,7 @@ async def test_openai_base_url_with_v1_is_not_doubled() -> None:
         seen.append(request)
         return httpx.Response(200, json=ok_payload("openai_images", base64.b64encode(PNG).decode()))
 
-    config = GeneratorConfig(kind="openai_images", url="https://api.test/v1/")
+    config = generator_config(kind="openai_images", url="https://api.test/v1/")
     await generate(make_generator(config, transport=httpx.MockTransport(handler)))
     assert str(seen[0].url) == "https://api.test/v1/images/generations"
 

@@ -16,7 +16,7 @@ from PIL import Image
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from driftmon.config import GeneratorConfig, ProbeConfig
+from driftmon.config import ProbeConfig
 from driftmon.errors import ConfigError, GeneratorError
 from driftmon.samples import SampleMeta
 from driftmon.sources import (
@@ -24,6 +24,7 @@ from driftmon.sources import (
     Generated,
     Probe,
     Prober,
+    generator_config,
     load_probes,
     make_generator,
 )
@@ -89,7 +90,7 @@ class Mode:
 
 def build(mode: Mode, intake: Any, registry: CollectorRegistry, **kwargs: Any) -> Prober:
     """A prober over the two test probes, its OpenAI adapter on a MockTransport."""
-    config = GeneratorConfig(
+    config = generator_config(
         kind="openai_images", url="http://gen.test", model_version_header="X-Model-Version"
     )
     generator = make_generator(config, transport=httpx.MockTransport(mode.handler))
@@ -297,7 +298,7 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
 async def test_scheduler_runs_rounds_until_shutdown() -> None:
     """start() runs a round at once and then every interval; shutdown() stops it for good."""
     intake = Intake()
-    config = GeneratorConfig(url="http://gen.test")
+    config = generator_config(url="http://gen.test")
     generator = make_generator(config, transport=httpx.MockTransport(Mode().handler))
     prober = Prober(PROBES, generator, intake, interval=0.05, registry=CollectorRegistry())
     prober.start()
@@ -344,7 +345,7 @@ async def test_from_config_reads_probes_relative_to_base_dir(tmp_path: Path) -> 
         enabled=True,
         interval=30,
         prompts=Path("rules/probes.yaml"),
-        generator=GeneratorConfig(kind="a1111"),
+        generator=generator_config(kind="a1111"),
     )
     prober = Prober.from_config(
         config, Intake(), base_dir=tmp_path, transport=httpx.MockTransport(Mode().handler)
