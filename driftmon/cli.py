@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,17 +15,22 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from driftmon import __version__
 from driftmon.errors import ConfigError, DriftmonError, ImageRejected
 from driftmon.images import DEFAULT_MAX_PIXELS, load_image_file
+from driftmon.logs import colour_wanted, route_library_warnings
 from driftmon.prompts import expected_lines
 from driftmon.rules.cli import baseline_app, rules_app
 from driftmon.scoring.engine.cli import app as models_app
 
+# Plain click help (rich_markup_mode=None, inherited by the sub-apps): flags read as flags, with no
+# `<bool>` value column, and help and usage errors carry no escape codes.
 app = typer.Typer(
     help="Drift monitoring for image-generation services.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -33,8 +39,38 @@ app.add_typer(baseline_app, name="baseline")
 app.add_typer(models_app, name="models")
 app.command("gate")(__import__("driftmon.gate.cli", fromlist=["gate"]).gate)  # driftmon/gate/cli.py
 
-stdout = Console()
-stderr = Console(stderr=True)
+
+def _console(stream: Any, *, to_stderr: bool = False) -> Console:
+    """A console that writes escape codes only where `colour_wanted` allows, styles included."""
+    return Console(stderr=to_stderr, color_system="auto" if colour_wanted(stream) else None)
+
+
+stdout = _console(sys.stdout)
+stderr = _console(sys.stderr, to_stderr=True)
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        print(f"driftmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours on stdout or stderr (as NO_COLOR=1 does).")
+    ] = False,
+) -> None:
+    """Drift monitoring for image-generation services."""
+    global stdout, stderr
+    route_library_warnings()
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # honoured by our consoles, the log, rich and child processes
+    stdout, stderr = _console(sys.stdout), _console(sys.stderr, to_stderr=True)
 
 
 def say(message: str) -> None:

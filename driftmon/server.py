@@ -324,9 +324,11 @@ async def metrics(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     """
     summary: Liveness
-    responses: {200: {description: the process serves}}
+    responses: {200: {description: the process serves; the body has driftmon's version}}
     """
-    return JSONResponse({"status": "ok"})
+    from driftmon import __version__
+
+    return JSONResponse({"status": "ok", "version": __version__})
 
 
 async def readyz(request: Request) -> Response:
