@@ -137,3 +137,37 @@ def read_dockerignore(path: Path) -> list[str]:
     """Patterns of a `.dockerignore`, comments and blank lines dropped."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def stage_names(items: list[Instruction]) -> dict[str, int]:
+    """Stage name (`FROM ... AS name`, lower case) -> stage index."""
+    names = {}
+    for item in items:
+        if item.keyword == "FROM":
+            parts = item.args.split()
+            if len(parts) >= 3 and parts[-2].upper() == "AS":
+                names[parts[-1].lower()] = item.stage
+    return names
+
+
+def copy_from_stages(items: list[Instruction], stage: int) -> list[tuple[str, list[str]]]:
+    """`COPY --from=STAGE SRC... DEST` of `stage`: (STAGE, [SRC..., DEST]) each."""
+    found = []
+    for item in items:
+        if item.keyword == "COPY" and item.stage == stage:
+            parts = words(item.args)
+            sources = [part.split("=", 1)[1] for part in parts if part.startswith("--from=")]
+            if sources:
+                found.append((sources[0], [part for part in parts if not part.startswith("--")]))
+    return found
+
+
+def env_assignments(items: list[Instruction], stage: int) -> dict[str, str]:
+    """`ENV KEY=VALUE ...` of `stage`, values as written."""
+    env: dict[str, str] = {}
+    for item in items:
+        if item.keyword == "ENV" and item.stage == stage:
+            for word in shlex.split(item.args):
+                key, _, value = word.partition("=")
+                env[key] = value
+    return env
