@@ -3,14 +3,15 @@
 `submit(alerts, now)` is called with every current alert after each evaluation; it writes the
 notifications due (see `policy`) to the outbox with the new notification state, in one
 transaction. `deliver_due(now)` sends what is queued, endpoint by endpoint in order, retrying
-failures with exponential backoff and jitter. `run()` calls `deliver_due` whenever something is
-queued and at least every `poll_interval`; `close()` stops it within a bounded grace.
+failures with exponential backoff and jitter. `schedule(scheduler)` makes that the job
+`alert-delivery` of the daemon's scheduler: at once when something is queued and at least every
+`poll_interval` (`run()` does the same on a scheduler of its own, for standalone use); `close()`
+stops it within a bounded grace.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import sqlite3
@@ -39,6 +40,7 @@ from driftmon.alerting.policy import Timing, decide, event_of
 from driftmon.alerts import Alert
 from driftmon.errors import ConfigError, StoreError
 from driftmon.http import make_client
+from driftmon.scheduler import Scheduler
 from driftmon.store import connect
 from driftmon.store.outbox import Outbox, OutboxRow, Queued, SentState
 
@@ -52,6 +54,7 @@ OverlayURL = Callable[[Mapping[str, str]], str | None]
 
 _PRUNE_EVERY = 600.0
 _MAX_BATCHES_PER_ENDPOINT = 100  # per deliver_due call, so one busy receiver cannot hog it
+DELIVERY_JOB = "alert-delivery"
 
 
 class _Connectable(Protocol):
@@ -113,8 +116,8 @@ class Notifier:
         self._last_prune = float("-inf")
         self._closing = False
         self._delivering = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        self._scheduler: Scheduler | None = None
+        self._stopped: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._update_depth()
 
@@ -378,45 +381,64 @@ class Notifier:
         self.metrics.set_depth(self.receivers, self._outbox.depth())
 
     def _notify_loop(self) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is None or wake is None or loop.is_closed():
+        """Something was queued: deliver now (callable from any thread)."""
+        if self._scheduler is not None:
+            self._scheduler.run_soon(DELIVERY_JOB)
+
+    def schedule(self, scheduler: Scheduler) -> None:
+        """Deliver on `scheduler`: at once when something is queued, else every poll interval."""
+        scheduler.every(DELIVERY_JOB, self._poll_interval, self.deliver_job)
+        self._scheduler = scheduler
+
+    async def deliver_job(self) -> None:
+        """One delivery round, the scheduled job: a failed round (the store unavailable, a bug) is
+        logged and never raised."""
+        if self._closing:
             return
-        with contextlib.suppress(RuntimeError):  # the loop closed in between
-            loop.call_soon_threadsafe(wake.set)
+        try:
+            await self.deliver_due(self._clock())
+        except Exception:
+            log.exception("alert delivery round failed")
 
     async def run(self) -> None:
-        """Deliver until `close()`: at once when something is queued, else every poll interval.
-
-        A failed round (the store unavailable, a bug) is logged and never ends the loop.
-        """
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        """Deliver until `close()` on a scheduler of its own (standalone use; the daemon calls
+        `schedule` with its one scheduler instead)."""
+        scheduler = Scheduler()
+        self.schedule(scheduler)
+        self._stopped = asyncio.Event()
         self._task = asyncio.current_task()
-        while not self._closing:
-            try:
-                await self.deliver_due(self._clock())
-            except Exception:
-                log.exception("alert delivery round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            self._wake.clear()
+        scheduler.begin()
+        try:
+            await self._stopped.wait()
+        finally:
+            await scheduler.stop(grace=0.0)
 
     async def close(self, grace: float = 5.0) -> None:
-        """Stop `run()` (waiting at most `grace` for a delivery in flight), then release resources.
+        """Stop delivering (waiting at most `grace` for a delivery in flight), then release resources.
 
         Whatever is still queued stays in the outbox for the next start.
         """
         self._closing = True
-        self._notify_loop()
-        task = self._task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            done, _ = await asyncio.wait({task}, timeout=grace)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task}, timeout=1.0)
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.remove(DELIVERY_JOB)
+            await _finish(scheduler.running_task(DELIVERY_JOB), grace)
+        if self._stopped is not None:
+            self._stopped.set()
+            await _finish(self._task, grace)
         if self._owns_client:
             await self._client.aclose()
         self._outbox.close()
+
+
+async def _finish(task: asyncio.Task[None] | None, grace: float) -> None:
+    """Wait at most `grace` seconds for `task`, then cancel it (not the caller's own task)."""
+    if task is None or task.done() or task is asyncio.current_task():
+        return
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -2,12 +2,14 @@
 
     load_probes(path)                    the validated probe set (ConfigError names file:line, field)
     Prober(probes, generator, submit, interval=..., registry=..., on_outcome=...)
-      start()                            run every probe every `interval` (APScheduler, asyncio)
+      start(scheduler=...)               run every probe every `interval` on the daemon's scheduler
+                                         (driftmon.scheduler; without one, on a scheduler of its own)
       await run_once()                   every probe once, in order; the ProbeResults
       await shutdown()                   stop the schedule, let a run finish (bounded), close
     Prober.from_config(config.sources.probe, submit, ...)
 
-Each generated image goes to `submit(encoded_image, meta, source="probe")`. A failure never
+Each generated image goes to `submit(encoded_image, meta, source="probe")` (the daemon's: its
+`Intake.offer`, which raises when it refuses the sample: counted as dropped). A failure never
 escapes: it is counted by reason, reported to `on_outcome(probe, False, reason)` and logged once
 per burst (the first failure, the first of each new reason, a reminder every `remind_every`
 seconds while it lasts, and one summary when every probe succeeds again).
@@ -17,26 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import httpx
 import structlog
 import yaml
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from driftmon.config_base import format_validation_errors
 from driftmon.errors import ConfigError, GeneratorError
 from driftmon.samples import SampleMeta
+from driftmon.scheduler import Scheduler
 from driftmon.sources.base import Generator
 from driftmon.sources.generators import FAILURE_REASONS, make_generator
 
@@ -265,7 +264,8 @@ class Prober:
         self._failures = BurstTracker(remind_every)
         self._drops = BurstTracker(remind_every)
         self._lock = asyncio.Lock()
-        self._scheduler: AsyncIOScheduler | None = None
+        self._scheduler: Scheduler | None = None
+        self._owns_scheduler = False
         self._running: asyncio.Task[Any] | None = None
 
     @classmethod
@@ -292,30 +292,23 @@ class Prober:
             shutdown_grace=shutdown_grace,
         )
 
-    def start(self, first_run_in: float = 0.0) -> None:
-        """Schedule `run_once` every `interval` seconds, the first after `first_run_in` (needs a loop)."""
+    def start(self, first_run_in: float = 0.0, scheduler: Scheduler | None = None) -> None:
+        """Schedule `run_once` every `interval` seconds, the first after `first_run_in`, as the job
+        `driftmon-probe` of `scheduler` (default: one of its own, started now; needs a loop)."""
         if self._scheduler is not None:
             raise RuntimeError("the prober is already started")
-        scheduler = AsyncIOScheduler(timezone=UTC)
-        scheduler.add_job(
-            self._scheduled_run,
-            IntervalTrigger(seconds=self.interval, timezone=UTC),
-            id=JOB_ID,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(self.interval)),
-            next_run_time=datetime.now(UTC) + timedelta(seconds=first_run_in),
-        )
-        # APScheduler logs every run at INFO; a round every minute is not news (misfires still are)
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
-        scheduler.start()
+        self._owns_scheduler = scheduler is None
+        if scheduler is None:
+            scheduler = Scheduler()
+            scheduler.begin()
+        scheduler.every(JOB_ID, self.interval, self._scheduled_run, first_in=first_run_in)
         self._scheduler = scheduler
 
     async def shutdown(self) -> None:
         """Stop scheduling, give a running round `shutdown_grace` seconds, then cancel it; close."""
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
-            scheduler.pause()
+            scheduler.remove(JOB_ID)
         task = self._running
         if task is not None and not task.done():
             # a round in flight is allowed to finish: its images are already paid for
@@ -323,9 +316,8 @@ class Prober:
             if not done:
                 task.cancel()
                 await asyncio.wait({task}, timeout=1.0)
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+        if scheduler is not None and self._owns_scheduler:
+            await scheduler.stop(grace=0.0)
         await self.generator.aclose()
 
     async def _scheduled_run(self) -> None:
@@ -333,8 +325,7 @@ class Prober:
         try:
             await self.run_once()
         except asyncio.CancelledError:
-            # only shutdown cancels a round; this task is the scheduler's top level, and letting
-            # the cancellation through would make APScheduler log it as a job error
+            # only shutdown cancels a round, and it has nothing more to say than this line
             self._log.info("probe_round_cancelled")
         finally:
             self._running = None
