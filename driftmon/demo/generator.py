@@ -339,8 +339,11 @@ class DemoGenerator:
         self.pushes: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._push_rng = random.Random(seed + 1)
-        #: per-call variation not tied to the request's seed (None: images are pure functions)
-        self._noise_rng = random.Random(noise_seed) if noise else None
+        #: per-call variation not tied to the request's seed (off: images are pure functions);
+        #: with `noise_seed` the n-th call for one (prompt, seed, size) varies reproducibly
+        self.noise = noise
+        self.noise_seed = noise_seed
+        self._calls: Counter[tuple[str, int, tuple[int, int]]] = Counter()
         self._sleep = sleep
         self._pending: set[asyncio.Task[None]] = set()
         self._push_failing = False
@@ -368,6 +371,15 @@ class DemoGenerator:
         self._version = self._check(version)
         self._log.info("demo_model_swapped", model_version=version)
 
+    def _noise_for(self, prompt: str, seed: int, size: tuple[int, int]) -> random.Random | None:
+        if not self.noise:
+            return None
+        if self.noise_seed is None:
+            return random.Random()
+        call = self._calls[(prompt, seed, size)]
+        self._calls[(prompt, seed, size)] += 1
+        return random.Random(f"noise:{self.noise_seed}:{prompt}:{seed}:{size}:{call}")
+
     def latency_for(self, version: str) -> float:
         """The next simulated latency of `version`: its mean ± JITTER, drawn deterministically."""
         jitter = 1.0 + JITTER * (2.0 * self._rng.random() - 1.0)
@@ -380,7 +392,7 @@ class DemoGenerator:
         version = self._version  # a swap mid-request does not change this request's model
         started = time.perf_counter()
         target = self.latency_for(version)
-        noise = random.Random(self._noise_rng.getrandbits(64)) if self._noise_rng is not None else None
+        noise = self._noise_for(prompt, seed, size)
         png = await asyncio.to_thread(render_scene, prompt, seed, size, version, noise)
         remaining = target - (time.perf_counter() - started)
         if remaining > 0:

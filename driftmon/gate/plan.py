@@ -112,7 +112,8 @@ def load_prompts(path: Path | None) -> list[Prompt]:
 
     source = path or PROBES_FILE
     if source.suffix.lower() in (".yaml", ".yml"):
-        return [Prompt(p.name, p.prompt, (int(p.size[0]), int(p.size[1])), p.expected_text) for p in load_probes(source)]
+        probes = load_probes(source)
+        return [Prompt(p.name, p.prompt, (int(p.size[0]), int(p.size[1])), p.expected_text) for p in probes]
     try:
         lines = source.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

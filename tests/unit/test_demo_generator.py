@@ -383,3 +383,31 @@ def test_easyocr_reads_v1_and_stumbles_on_v2(ocr_reader: Any) -> None:
     v1, v2 = fidelity("v1"), fidelity("v2")
     assert v1 >= 0.9
     assert v2 <= v1 - 0.15
+
+
+def test_noise_varies_each_call_reproducibly_and_slips_at_the_models_rate() -> None:
+    """--noise: the same request draws a different picture per call (not tied to the seed);
+    with a noise seed the n-th call is reproducible; v1 slips a character at its own rate."""
+    import random as _random
+
+    from driftmon.demo.generator import MODELS, slip
+
+    prompt = 'a sign "OPEN DAILY"'
+    first = render_scene(prompt, 3, (256, 256), "v1", _random.Random("a"))
+    again = render_scene(prompt, 3, (256, 256), "v1", _random.Random("a"))
+    other = render_scene(prompt, 3, (256, 256), "v1", _random.Random("b"))
+    assert first == again and first != other
+    assert render_scene(prompt, 3, (256, 256), "v1") == render_scene(prompt, 3, (256, 256), "v1")
+    chance = MODELS["v1"].slip_chance
+    slipped = sum(slip(("OPEN DAILY",), _random.Random(i), chance) != ("OPEN DAILY",) for i in range(4000))
+    assert abs(slipped / 4000 - chance) < 0.01
+
+
+async def test_generator_noise_option_changes_images_per_call() -> None:
+    from driftmon.demo.generator import DemoGenerator
+
+    noisy = DemoGenerator("v1", latency_scale=0.0, noise=True, noise_seed=7)
+    replay = DemoGenerator("v1", latency_scale=0.0, noise=True, noise_seed=7)
+    calls = [(await noisy.generate('a sign "HI"', 1, (128, 128))).png for _ in range(3)]
+    assert len(set(calls)) == 3
+    assert [(await replay.generate('a sign "HI"', 1, (128, 128))).png for _ in range(3)] == calls
