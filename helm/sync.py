@@ -39,7 +39,8 @@ EXPORT_HEADER = (
     "# Do not edit; change rules/ and run python helm/sync.py.\n"
 )
 
-sys.path.insert(0, str(ROOT / "helm"))
+# the repository first: helm/driftmon (the chart) must not shadow the driftmon package
+sys.path[:0] = [str(ROOT), str(ROOT / "helm")]
 
 
 def rule_sources() -> list[Path]:

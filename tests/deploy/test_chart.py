@@ -424,3 +424,44 @@ def test_generator_image_reference(image, expected):
     """The generator runs the image asked for: repository:tag, or the repository as given (digest)."""
     spec = pod_spec(render({"generator": {"image": image}}))
     assert container(spec, "generator")["image"] == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "ghcr.io/driftmon/driftmon:{app}-cpu"),
+        ({"gpu": {"count": 1}}, "ghcr.io/driftmon/driftmon:{app}-cuda"),
+        ({"image": {"flavour": "cuda"}}, "ghcr.io/driftmon/driftmon:{app}-cuda"),
+        (
+            {"image": {"flavour": "cpu", "repository": "registry.example.com/dm"}},
+            "registry.example.com/dm:{app}-cpu",
+        ),
+        ({"image": {"flavour": "cuda", "tag": "nightly"}}, "ghcr.io/driftmon/driftmon:nightly"),
+        ({"image": {"digest": "sha256:" + "b" * 64}}, "ghcr.io/driftmon/driftmon@sha256:" + "b" * 64),
+    ],
+)
+def test_image_flavour_selects_the_tag(values, expected):
+    """image.flavour (cpu|cuda; empty follows gpu.count) suffixes the default tag; a tag or digest
+    set by hand is used as it is."""
+    base = load_values(VALUE_SETS["sidecar-cpu"])
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text("utf-8"))["appVersion"]
+    spec = pod_spec(render(base | values))
+    assert container(spec, "driftmon")["image"] == expected.format(app=app_version)
+
+
+def test_gpu_request_only_with_the_cuda_image():
+    """A GPU request with the cpu image fails rendering and says what to set."""
+    import helm_python as helm
+
+    base = load_values(VALUE_SETS["sidecar-cpu"])
+    with pytest.raises(helm.HelmError, match=r"image\.flavour=cuda"):
+        render(base | {"gpu": {"count": 1}, "image": {"flavour": "cpu"}})
+
+
+def test_schema_rejects_an_unknown_image_flavour():
+    """Only cpu, cuda or empty are image flavours."""
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmValuesError) as raised:
+        render(load_values(VALUE_SETS["sidecar-cpu"]) | {"image": {"flavour": "rocm"}})
+    assert "flavour" in str(raised.value)

@@ -47,8 +47,18 @@ helm.sh/chart: {{ printf "%s-%s" .Name .Version | replace "+" "_" | trunc 63 | t
 {{- end -}}
 {{- end -}}
 
+{{/* image.flavour, or cuda with a GPU request and cpu without; cpu with a GPU request fails. */}}
+{{- define "driftmon.imageFlavour" -}}
+{{- $gpu := gt (int .Values.gpu.count) 0 -}}
+{{- $flavour := .Values.image.flavour | default (ternary "cuda" "cpu" $gpu) -}}
+{{- if and $gpu (ne $flavour "cuda") -}}
+{{- fail "gpu.count > 0 requests a GPU that only the cuda image uses: set image.flavour=cuda (or leave it empty), or gpu.count=0 for the cpu image" -}}
+{{- end -}}
+{{- $flavour -}}
+{{- end -}}
+
 {{- define "driftmon.image" -}}
-{{- $tag := .Values.image.tag | default (include "driftmon.version" .) -}}
+{{- $tag := .Values.image.tag | default (printf "%s-%s" (include "driftmon.version" .) (include "driftmon.imageFlavour" .)) -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
 {{- else -}}
