@@ -264,11 +264,10 @@ def run(
 
     settings = _load_config_or_exit(config)
     configure_logging(settings.logging.level, settings.logging.format)
-    try:
-        daemon = Daemon(settings, port=port)
+    try:  # a broken rule, probe, secret or token file stops the start (read in `serve`)
+        asyncio.run(Daemon(settings, port=port).serve())
     except DriftmonError as exc:
         raise fail(str(exc), 2) from exc
-    asyncio.run(daemon.serve())
 
 
 @app.command()

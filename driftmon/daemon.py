@@ -1,9 +1,45 @@
-"""Wiring and lifecycle: builds every part from the configuration, serves, and shuts down in order.
+"""Wiring and lifecycle of `driftmon run`: build the parts, start them in order, unwind in reverse.
 
-Shutdown (SIGTERM or `stop()`): uvicorn stops accepting and finishes requests in flight; the
-prober stops; the scoring worker scores what is queued until `server.shutdown_grace` runs out and
-spools the rest to disk (scored after the next start); the notifier stops, leaving undelivered
-notifications in the outbox; the store closes last.
+## Start-up and shutdown
+
+`Daemon(config)` only calls `build(config)`: a plain object graph (the configuration, the metric
+registry, the one scheduler, one part per component) in which no file is opened, no socket bound
+and no thread started. `serve()` starts the parts in this order on one `contextlib.AsyncExitStack`
+(apscheduler 4's `start(exit_stack)` habit): each step does its I/O and registers its own
+teardown, so a failed start undoes exactly what was done, and shutdown is the stack unwinding.
+
+    step            start                                          teardown (runs in reverse)
+    1  store        open the SQLite store                          close it (last of all)
+    2  gpu          open NVML (none: no GPU families)              shut NVML down
+    3  rules        read the rule files, restore alert states,     close its connection
+                    refill the window from the store
+    4  notifier     read receiver secrets, open the outbox,        close its client and the outbox
+                    add the `alert-delivery` job
+    5  scoring      artifacts directory, scoring worker (not       —
+                    started), intake, embedding monitor
+    6  http         read the token file, build the app             —
+    7  probes       read the probe file, build the generator       —
+    8  scheduler    add the periodic jobs, start the scheduler     no new runs; a run in flight gets
+                                                                   5 s, then it is cancelled
+    9  scoring      start the scoring thread (models load in it),  score what is queued until
+       thread       requeue what the last shutdown spooled         `server.shutdown_grace`, then spool
+                                                                   the rest (scored after the next start)
+    10 probe job    the first round 1 s after start                no new rounds; a round in flight
+                                                                   gets 5 s; close the generator client
+    then serve      bind the port, serve until SIGTERM, SIGINT     stop accepting, finish requests in
+                    or `stop()`                                    flight (≤ 5 s), then unwind 10 → 1
+
+Every file the configuration names is read in steps 1-7, before the scoring thread starts, so a
+broken one stops the start at once. The periodic jobs (step 8, all on one APScheduler 3.x
+AsyncIOScheduler, a run never overlapping the previous one): `rules` every 1 s (`RULE_TICK`: queue
+fill, rule evaluation, notifications), `gpu-signals` every 15 s, `maintenance` every 600 s
+(retention of samples and pictures), `embedding-drift` every `rules.evaluation_interval` (when
+enabled), `alert-delivery` every second and at once when something is queued, `driftmon-probe`
+every `sources.probe.interval`. While the scoring thread drains (step 9's teardown) the rules,
+the notifications and the GPU signals keep running; the probes have already stopped.
+
+SIGTERM and SIGINT ask the server to stop (then everything above unwinds in order); SIGHUP
+reloads the rule files. A signal during start-up stops the daemon as soon as the start is done.
 """
 
 from __future__ import annotations
@@ -15,8 +51,9 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -27,11 +64,22 @@ from prometheus_client import CollectorRegistry
 from driftmon.artifacts import Artifacts
 from driftmon.config import Config
 from driftmon.metrics import Metrics
-from driftmon.pipeline import ScoringWorker, Spool
+from driftmon.pipeline import RuleReadings, ScoreListener, ScoreObserver, ScoringWorker
 from driftmon.samples import SampleMeta
+from driftmon.scheduler import Scheduler
+from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.scoring.scorer import Scorer
-from driftmon.server import AppState, accept, make_app
+from driftmon.server import AppState, make_app
+from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
+from driftmon.store.spool import Spool
+
+if TYPE_CHECKING:
+    from driftmon.alerting.notifier import Notifier
+    from driftmon.embeddings import EmbeddingMonitor
+    from driftmon.gpu import GpuCollector
+    from driftmon.rules.runtime import RuleRuntime
+    from driftmon.sources.probe import Prober
 
 log = structlog.get_logger("driftmon.daemon")
 
@@ -39,6 +87,7 @@ MAINTENANCE_INTERVAL = 600.0
 GPU_SIGNAL_INTERVAL = 15.0
 RULE_TICK = 1.0
 SWITCH_INTERVAL = 0.001
+PROBE_FIRST_RUN_IN = 1.0
 
 
 def public_url(config: Config, port: int) -> str:
@@ -84,6 +133,245 @@ def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer
     return build
 
 
+def make_embedding_monitor(
+    config: Config, metrics: CompositionMetrics, rules: RuleRuntime, clock: Callable[[], float]
+) -> EmbeddingMonitor | None:
+    """The embedding drift monitor, when `scoring.composition.embedding_drift` is on."""
+    composition = config.scoring.composition
+    if not composition.embedding_drift:
+        return None
+    from driftmon.embeddings import EmbeddingMonitor
+    from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
+
+    tracker = EmbeddingDriftTracker(
+        composition.drift_window,
+        composition.drift_min_samples,
+        composition.drift_distance_threshold,
+        composition.drift_auc_threshold,
+        composition.drift_alpha,
+    )
+    return EmbeddingMonitor(tracker, metrics, rules, clock)
+
+
+# -- the parts: built without I/O; `start(stack)` opens and registers the teardown ---------------
+
+
+class StorePart:
+    """Step 1: the SQLite store."""
+
+    store: Store
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        self.store = Store(self.config.store.path, self.config.store.write_retries)
+        stack.callback(self.store.close)
+
+
+class GpuPart:
+    """Step 2: NVML, read at scrape time (`nvml=False`: no NVML at all)."""
+
+    collector: GpuCollector
+
+    def __init__(self, registry: CollectorRegistry, nvml: Any = None) -> None:
+        self.registry = registry
+        self.nvml = nvml
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        from driftmon.gpu import GpuCollector, open_nvml
+
+        reader = open_nvml(self.nvml) if self.nvml is not False else None
+        self.collector = GpuCollector(reader, registry=self.registry)
+        stack.callback(self.collector.close)
+
+
+class RulesPart:
+    """Step 3: the rule runtime over the store's samples and alert states."""
+
+    runtime: RuleRuntime
+
+    def __init__(
+        self, config: Config, store: StorePart, registry: CollectorRegistry, clock: Callable[[], float]
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        from driftmon.rules.runtime import RuleRuntime
+
+        self.runtime = RuleRuntime(self.config, self.store.store, clock=self.clock)
+        stack.callback(self.runtime.close)
+        self.runtime.register(self.registry)
+
+
+class NotifierPart:
+    """Step 4: alert delivery through the outbox, as the scheduler's `alert-delivery` job."""
+
+    notifier: Notifier
+
+    def __init__(self, daemon: Daemon, transport: httpx.AsyncBaseTransport | None, environ: Any) -> None:
+        self.daemon = daemon
+        self.transport = transport
+        self.environ = environ
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        from driftmon.alerting.notifier import Notifier
+
+        daemon = self.daemon
+        self.notifier = Notifier.from_config(
+            daemon.config.alerting,
+            daemon.store,
+            evaluation_interval=daemon.config.rules.evaluation_interval,
+            public_url=daemon.url,
+            registry=daemon.registry,
+            transport=self.transport,
+            clock=daemon.clock,
+            overlay_url=daemon.worst_overlay_url,
+            environ=self.environ,
+        )
+        stack.push_async_callback(self.notifier.close)
+        self.notifier.schedule(daemon.scheduler)
+
+
+class ScoringPart:
+    """Step 5 (`start`): the worker, the intake and the listeners; step 9 (`start_thread`): the
+    scoring thread, and the spool of the last shutdown queued again."""
+
+    worker: ScoringWorker
+    intake: Intake
+    embeddings: EmbeddingMonitor | None
+
+    def __init__(self, daemon: Daemon, scorer_factory: Callable[[], Scorer] | None) -> None:
+        self.daemon = daemon
+        self.scorer_factory = scorer_factory
+        self.spool = Spool(daemon.config.store.path.parent / "spool")
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        daemon, config = self.daemon, self.daemon.config
+        artifacts = config.artifacts
+        kept = (
+            Artifacts(artifacts.dir, artifacts.max_count, artifacts.retention, daemon.clock)
+            if artifacts.enabled
+            else None
+        )
+        rules = daemon.rules
+        self.embeddings = make_embedding_monitor(config, daemon.composition_metrics, rules, daemon.clock)
+        listeners: list[ScoreListener] = [ScoreObserver(daemon.composition_metrics.observe)]
+        if self.embeddings is not None:
+            listeners.append(self.embeddings)
+        listeners.append(RuleReadings(rules))
+        scoring = config.scoring
+        self.worker = ScoringWorker(
+            self.scorer_factory or make_scorer_factory(config, daemon.metrics),
+            daemon.store,
+            daemon.metrics,
+            kept,
+            listeners=listeners,
+            queue_size=scoring.queue_size,
+            queue_max_bytes=scoring.queue_max_bytes,
+            max_pixels=scoring.max_pixels,
+            cpu_threads=scoring.cpu_threads,
+            batch_size=scoring.batch_size,
+            failing_below=scoring.failing_below,
+            clock=daemon.clock,
+        )
+        self.intake = Intake(
+            self.worker, daemon.metrics, readings=rules, max_pixels=scoring.max_pixels, clock=daemon.clock
+        )
+
+    async def start_thread(self, stack: AsyncExitStack) -> None:
+        # the scoring thread holds the GIL in Python stretches; a shorter switch interval lets the
+        # event loop answer between them (intake p99), at a negligible cost in scoring throughput
+        stack.callback(sys.setswitchinterval, sys.getswitchinterval())
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self.worker.start()
+        stack.push_async_callback(self._drain)
+        restored = sum(self.intake.requeue(sample) for sample in self.spool.drain())
+        if restored:
+            log.info("spool_restored", samples=restored)
+
+    async def _drain(self) -> None:
+        grace = self.daemon.config.server.shutdown_grace
+        spooled = await anyio.to_thread.run_sync(self.worker.stop, grace, self.spool)
+        if spooled:
+            log.warning("samples_spooled", count=spooled, dir=str(self.spool.directory))
+
+
+class HttpPart:
+    """Step 6: the routes' state, the app and the uvicorn server (bound by `serve`)."""
+
+    state: AppState
+    server: uvicorn.Server
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        daemon, config = self.daemon, self.daemon.config
+        self.state = AppState(
+            worker=daemon.worker,
+            store=daemon.store,
+            registry=daemon.registry,
+            max_body_bytes=config.sources.push.max_body_bytes,
+            max_pixels=config.scoring.max_pixels,
+            sample_ratio=config.sources.push.sample_ratio,
+            push_enabled=config.sources.push.enabled,
+            auth_token=read_token(config.server.auth_token_file),
+            public_url=daemon.url,
+            rules=daemon.rules,
+            clock=daemon.clock,
+            intake=daemon.intake,
+        )
+        server_config = uvicorn.Config(
+            make_app(self.state),
+            host=config.server.host,
+            port=daemon.port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        self.server = _Server(server_config)
+
+
+class ProbePart:
+    """Step 7 (`start`): the probe set and its generator; step 10 (`schedule`): the probe job."""
+
+    prober: Prober | None = None
+
+    def __init__(self, daemon: Daemon, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.daemon = daemon
+        self.transport = transport
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        probe = self.daemon.config.sources.probe
+        if not probe.enabled:
+            return
+        from driftmon.sources.probe import Prober
+
+        self.prober = Prober.from_config(
+            probe,
+            self.daemon.submit_probe,
+            registry=self.daemon.registry,
+            on_outcome=self.daemon.record_probe_outcome,
+            transport=self.transport,
+        )
+
+    async def schedule(self, stack: AsyncExitStack) -> None:
+        if self.prober is None:
+            return
+        self.prober.start(first_run_in=PROBE_FIRST_RUN_IN, scheduler=self.daemon.scheduler)
+        stack.push_async_callback(self._shutdown)
+
+    async def _shutdown(self) -> None:
+        assert self.prober is not None
+        with contextlib.suppress(Exception):
+            await self.prober.shutdown()
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server without its signal capture: it re-raises SIGTERM when `serve` returns,
     which would kill the process before the daemon's ordered shutdown has run."""
@@ -93,8 +381,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+# -- the daemon ----------------------------------------------------------------------------------
+
+
 class Daemon:
-    """Everything `driftmon run` runs, built from one Config; `serve()` until `stop()` or SIGTERM."""
+    """Everything `driftmon run` runs, built from one Config; `serve()` until `stop()` or SIGTERM.
+
+    Construction does no I/O (see the module docstring); the parts' objects (`store`, `rules`,
+    `worker`, ...) exist once `start` has run.
+    """
 
     def __init__(
         self,
@@ -107,122 +402,137 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        from driftmon.alerting.notifier import Notifier
-        from driftmon.gpu import GpuCollector, open_nvml
-        from driftmon.rules.runtime import RuleRuntime
-
         self.config = config
         self.port = config.server.port if port is None else port
         self.clock = clock
         self.url = public_url(config, self.port)
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, config.metrics.max_model_versions)
-        self.store = Store(config.store.path, config.store.write_retries)
-        self.rules = RuleRuntime(config, self.store, clock=clock)
-        self.rules.register(self.registry)
-        self.notifier = Notifier.from_config(
-            config.alerting,
-            self.store,
-            evaluation_interval=config.rules.evaluation_interval,
-            public_url=self.url,
-            registry=self.registry,
-            transport=transport,
-            clock=clock,
-            overlay_url=self.worst_overlay_url,
-            environ=environ,
-        )
-        self.gpu = GpuCollector(open_nvml(nvml) if nvml is not False else None, registry=self.registry)
-        self._register_composition_metrics()
-        artifacts = config.artifacts
-        self.artifacts = (
-            Artifacts(artifacts.dir, artifacts.max_count, artifacts.retention, clock)
-            if artifacts.enabled
-            else None
-        )
-        self.spool = Spool(config.store.path.parent / "spool")
-        self.embeddings = self._make_embedding_monitor()
-        self.worker = ScoringWorker(
-            scorer_factory or make_scorer_factory(config, self.metrics),
-            self.store,
-            self.metrics,
-            self.artifacts,
-            sink=self.rules,
-            queue_size=config.scoring.queue_size,
-            queue_max_bytes=config.scoring.queue_max_bytes,
-            max_pixels=config.scoring.max_pixels,
-            cpu_threads=config.scoring.cpu_threads,
-            batch_size=config.scoring.batch_size,
-            failing_below=config.scoring.failing_below,
-            clock=clock,
-            observers=[self.composition_metrics.observe],
-            on_embedding=self.embeddings.add if self.embeddings is not None else None,
-        )
-        self.state = AppState(
-            worker=self.worker,
-            store=self.store,
-            registry=self.registry,
-            max_body_bytes=config.sources.push.max_body_bytes,
-            max_pixels=config.scoring.max_pixels,
-            sample_ratio=config.sources.push.sample_ratio,
-            push_enabled=config.sources.push.enabled,
-            auth_token=read_token(config.server.auth_token_file),
-            public_url=self.url,
-            rules=self.rules,
-            clock=clock,
-        )
-        self.app = make_app(self.state)
-        self.prober = self._make_prober(transport)
-        self._server: uvicorn.Server | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._delivery: asyncio.Task[None] | None = None
-
-    def _register_composition_metrics(self) -> None:
-        from driftmon.scoring.composition_metrics import CompositionMetrics
-
         self.composition_metrics = CompositionMetrics(self.registry)
+        self.scheduler = Scheduler()
+        self.store_part = StorePart(config)
+        self.gpu_part = GpuPart(self.registry, nvml)
+        self.rules_part = RulesPart(config, self.store_part, self.registry, clock)
+        self.notifier_part = NotifierPart(self, transport, environ)
+        self.scoring = ScoringPart(self, scorer_factory)
+        self.http = HttpPart(self)
+        self.probes = ProbePart(self, transport)
+        self._stop_requested = False
 
-    def _make_embedding_monitor(self) -> Any:
-        composition = self.config.scoring.composition
-        if not composition.embedding_drift:
-            return None
-        from driftmon.embeddings import EmbeddingMonitor
-        from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
+    # -- the parts' objects, once their step has run -------------------------------------------
 
-        tracker = EmbeddingDriftTracker(
-            composition.drift_window,
-            composition.drift_min_samples,
-            composition.drift_distance_threshold,
-            composition.drift_auc_threshold,
-            composition.drift_alpha,
-        )
-        return EmbeddingMonitor(tracker, self.composition_metrics, self.rules, self.clock)
+    @property
+    def store(self) -> Store:
+        return self.store_part.store
 
-    async def _embedding_loop(self) -> None:
-        while self.embeddings is not None:
-            await asyncio.sleep(self.config.rules.evaluation_interval)
-            try:
-                await anyio.to_thread.run_sync(self.embeddings.evaluate)
-            except Exception as exc:
-                log.error("embedding_drift_failed", error=repr(exc))
+    @property
+    def gpu(self) -> GpuCollector:
+        return self.gpu_part.collector
 
-    def _make_prober(self, transport: httpx.AsyncBaseTransport | None) -> Any:
-        probe = self.config.sources.probe
-        if not probe.enabled:
-            return None
-        from driftmon.sources.probe import Prober
+    @property
+    def rules(self) -> RuleRuntime:
+        return self.rules_part.runtime
 
-        return Prober.from_config(
-            probe,
-            self.submit_probe,
-            registry=self.registry,
-            on_outcome=self.record_probe_outcome,
-            transport=transport,
-        )
+    @property
+    def notifier(self) -> Notifier:
+        return self.notifier_part.notifier
+
+    @property
+    def worker(self) -> ScoringWorker:
+        return self.scoring.worker
+
+    @property
+    def intake(self) -> Intake:
+        return self.scoring.intake
+
+    @property
+    def embeddings(self) -> EmbeddingMonitor | None:
+        return self.scoring.embeddings
+
+    @property
+    def prober(self) -> Prober | None:
+        return self.probes.prober
+
+    def steps(self) -> list[tuple[str, Callable[[AsyncExitStack], Any]]]:
+        """The start-up order (the module docstring's table)."""
+        return [
+            ("store", self.store_part.start),
+            ("gpu", self.gpu_part.start),
+            ("rules", self.rules_part.start),
+            ("notifier", self.notifier_part.start),
+            ("scoring", self.scoring.start),
+            ("http", self.http.start),
+            ("probes", self.probes.start),
+            ("scheduler", self.start_scheduler),
+            ("scoring thread", self.scoring.start_thread),
+            ("probe job", self.probes.schedule),
+        ]
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Start every part in order; unwinding `stack` shuts them down in reverse."""
+        for _name, start in self.steps():
+            await start(stack)
+
+    async def start_scheduler(self, stack: AsyncExitStack) -> None:
+        """Step 8: the periodic jobs on the one scheduler."""
+        scheduler = self.scheduler
+        scheduler.every("rules", RULE_TICK, self.rule_tick)
+        scheduler.every("gpu-signals", GPU_SIGNAL_INTERVAL, self.record_gpu_signals)
+        scheduler.every("maintenance", MAINTENANCE_INTERVAL, self.maintain)
+        if self.embeddings is not None:
+            interval = self.config.rules.evaluation_interval
+            scheduler.every("embedding-drift", interval, self.evaluate_embedding_drift, first_in=interval)
+        await scheduler.start(stack)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def rule_tick(self) -> None:
+        """Record the queue fill, evaluate the rules that are due, hand the alerts to the notifier."""
+        try:
+            now = self.clock()
+            queue = self.worker.queue
+            self.rules.record(now, {}, {"queue_fill_ratio": queue.qsize() / queue.maxsize})
+            alerts = await anyio.to_thread.run_sync(self.rules.evaluate, now)
+            await anyio.to_thread.run_sync(self.notifier.submit, alerts, now)
+        except Exception as exc:
+            log.error("rule_loop_failed", error=repr(exc))
+
+    async def record_gpu_signals(self) -> None:
+        """The GPU readings as rule signals (nothing where there is no GPU)."""
+        from driftmon.gpu import gpu_signals
+
+        with contextlib.suppress(Exception):
+            now = self.clock()
+            for labels, values in await anyio.to_thread.run_sync(gpu_signals, self.gpu):
+                self.rules.record(now, labels, values)
+
+    async def maintain(self) -> None:
+        """Retention: samples older than `store.retention`, pictures over their limits."""
+        try:
+            cutoff = self.clock() - self.config.store.retention
+            removed = await anyio.to_thread.run_sync(self.store.delete_older_than, cutoff)
+            artifacts = self.worker.artifacts
+            pruned = await anyio.to_thread.run_sync(artifacts.prune) if artifacts else 0
+            if removed or pruned:
+                log.info("retention", samples_removed=removed, artifacts_removed=pruned)
+        except Exception as exc:
+            log.error("maintenance_failed", error=repr(exc))
+
+    async def evaluate_embedding_drift(self) -> None:
+        """Compare recent embeddings with the reference version's and publish the result."""
+        if self.embeddings is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(self.embeddings.evaluate)
+        except Exception as exc:
+            log.error("embedding_drift_failed", error=repr(exc))
+
+    # -- callbacks ----------------------------------------------------------------------------
 
     async def submit_probe(self, encoded_image: bytes, meta: SampleMeta, source: str = "probe") -> None:
-        """Queue a probe's image through the push path (validation, counting); a rejected image or
-        a full queue raises, so the prober counts the sample as dropped."""
-        await accept(self.state, encoded_image, meta, source)
+        """A probe's image through the one door; a refusal (Rejected, Shed) raises, so the prober
+        counts the sample as dropped."""
+        await self.intake.offer(Offer(source, encoded_image, meta))
 
     def record_probe_outcome(self, probe: str, ok: bool, reason: str | None = None) -> None:
         """Probe outcomes become the rule signal `probe_failure` (0 or 1)."""
@@ -239,108 +549,10 @@ class Daemon:
         worst = min(failing, key=lambda s: s.scores["text_fidelity"] or 0.0)
         return f"{self.url}/v1/samples/{worst.id}/overlay.png"
 
-    # -- periodic work ----------------------------------------------------------------------
-
-    async def _rule_loop(self) -> None:
-        while True:
-            try:
-                now = self.clock()
-                self.rules.record(
-                    now, {}, {"queue_fill_ratio": self.worker.queue.qsize() / self.worker.queue.maxsize}
-                )
-                alerts = await anyio.to_thread.run_sync(self.rules.evaluate, now)
-                await anyio.to_thread.run_sync(self.notifier.submit, alerts, now)
-            except Exception as exc:
-                log.error("rule_loop_failed", error=repr(exc))
-            await asyncio.sleep(RULE_TICK)
-
-    async def _gpu_loop(self) -> None:
-        from driftmon.gpu import gpu_signals
-
-        while True:
-            with contextlib.suppress(Exception):
-                now = self.clock()
-                for labels, values in await anyio.to_thread.run_sync(gpu_signals, self.gpu):
-                    self.rules.record(now, labels, values)
-            await asyncio.sleep(GPU_SIGNAL_INTERVAL)
-
-    async def _maintenance_loop(self) -> None:
-        while True:
-            try:
-                cutoff = self.clock() - self.config.store.retention
-                removed = await anyio.to_thread.run_sync(self.store.delete_older_than, cutoff)
-                pruned = await anyio.to_thread.run_sync(self.artifacts.prune) if self.artifacts else 0
-                if removed or pruned:
-                    log.info("retention", samples_removed=removed, artifacts_removed=pruned)
-            except Exception as exc:
-                log.error("maintenance_failed", error=repr(exc))
-            await asyncio.sleep(MAINTENANCE_INTERVAL)
-
-    def _respool(self) -> None:
-        restored = 0
-        for sample in self.spool.drain():
-            restored += self.worker.submit(sample)
-        if restored:
-            log.info("spool_restored", samples=restored)
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """Ask the server to shut down (what SIGTERM does)."""
-        if self._server is not None:
-            self._server.should_exit = True
-
-    @property
-    def started(self) -> bool:
-        return self._server is not None and self._server.started
-
-    async def serve(self) -> None:
-        """Serve until stopped, then shut down in order."""
-        # the scoring thread holds the GIL in Python stretches; a shorter switch interval lets the
-        # event loop answer between them (intake p99), at a negligible cost in scoring throughput
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        self.worker.start()
-        self._respool()
-        loops = (
-            self._rule_loop(),
-            self._gpu_loop(),
-            self._maintenance_loop(),
-            self._embedding_loop(),
-        )
-        self._tasks = [asyncio.create_task(loop) for loop in loops]
-        # delivery stops through notifier.close() (bounded grace), not by cancellation
-        self._delivery = asyncio.create_task(self.notifier.run())
-        if self.prober is not None:
-            self.prober.start(first_run_in=1.0)
-        server_config = uvicorn.Config(
-            self.app,
-            host=self.config.server.host,
-            port=self.port,
-            log_config=None,
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-        self._server = _Server(server_config)
-        self._install_signal_handlers()
-        log.info("driftmon_starting", url=self.url, port=self.port)
-        try:
-            await self._server.serve()
-        finally:
-            await self._shutdown()
-
-    def _install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT only ask the server to stop (`_shutdown` then runs in order); SIGHUP
-        reloads the rule files."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.stop)
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGHUP, self.reload_rules)
-
     def reload_rules(self) -> bool:
         """Re-read the rule files (SIGHUP); a broken file keeps the previous rules and says why."""
+        if not hasattr(self.rules_part, "runtime"):
+            return False
         ok = bool(self.rules.reload())
         if ok:
             log.info("rules_reloaded")
@@ -348,23 +560,38 @@ class Daemon:
             log.error("rules_reload_failed", error=self.rules.rules_status().get("reload_error"))
         return ok
 
-    async def _shutdown(self) -> None:
-        log.info("driftmon_stopping", grace_seconds=self.config.server.shutdown_grace)
-        if self.prober is not None:
-            with contextlib.suppress(Exception):
-                await self.prober.shutdown()
-        spooled = await anyio.to_thread.run_sync(
-            self.worker.stop, self.config.server.shutdown_grace, self.spool
-        )
-        if spooled:
-            log.warning("samples_spooled", count=spooled, dir=str(self.spool.directory))
-        for task in self._tasks:
-            task.cancel()
-        await self.notifier.close()
-        for task in (*self._tasks, *([self._delivery] if self._delivery else [])):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.rules.close()
-        self.gpu.close()
-        self.store.close()
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the server to shut down (what SIGTERM does); during start-up, once it is done."""
+        self._stop_requested = True
+        server = getattr(self.http, "server", None)
+        if server is not None:
+            server.should_exit = True
+
+    @property
+    def started(self) -> bool:
+        server = getattr(self.http, "server", None)
+        return server is not None and server.started
+
+    async def serve(self) -> None:
+        """Start every part, serve until stopped, then unwind in reverse order."""
+        self._install_signal_handlers()
+        async with AsyncExitStack() as stack:
+            await self.start(stack)
+            grace = self.config.server.shutdown_grace
+            stack.callback(lambda: log.info("driftmon_stopping", grace_seconds=grace))
+            if not self._stop_requested:  # a signal during start-up: unwind at once
+                log.info("driftmon_starting", url=self.url, port=self.port)
+                await self.http.server.serve()
         log.info("driftmon_stopped")
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT only ask the server to stop (the stack then unwinds in order); SIGHUP
+        reloads the rule files."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload_rules)

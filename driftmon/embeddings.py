@@ -10,12 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from driftmon.samples import ReadingSink
 from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.scoring.embedding_drift import EmbeddingDrift, EmbeddingDriftTracker
+
+if TYPE_CHECKING:
+    from driftmon.pipeline import Scored
 
 
 def reference_version(order: Sequence[str], counts: Mapping[str, int], min_samples: int) -> str | None:
@@ -37,7 +41,8 @@ def drift_signals(drift: EmbeddingDrift) -> dict[str, float | None]:
 
 
 class EmbeddingMonitor:
-    """Collects embeddings from the scoring thread; `evaluate` (off the event loop) publishes drift."""
+    """Collects embeddings from the scoring thread (a `ScoreListener`); `evaluate` (the scheduled
+    job, off the event loop) publishes drift."""
 
     def __init__(
         self,
@@ -54,6 +59,11 @@ class EmbeddingMonitor:
         self._counts: dict[str, int] = {}
         self._reference: str | None = None
         self._lock = threading.Lock()
+
+    def on_scored(self, scored: Scored) -> None:
+        """`ScoreListener`: keep the sample's embedding, when it has one."""
+        if scored.embedding is not None:
+            self.add(scored.version, scored.embedding)
 
     def add(self, model_version: str, embedding: np.ndarray) -> None:
         with self._lock:

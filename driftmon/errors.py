@@ -5,6 +5,9 @@ DriftmonError                 base of everything below; never escapes the daemon
 ├── ImageRejected             an input image cannot be scored (names the reason)
 │   ├── ImageTooLarge         pixel count over the configured limit (checked before decoding)
 │   └── ImageUnreadable       empty, truncated, corrupt, or not an image at all
+├── Refused                   `Intake.offer` did not take a sample (counted once, by outcome)
+│   ├── Rejected              bad input: the message says what was wrong (HTTP 413/422)
+│   └── Shed                  the scoring queue is full: retry later (HTTP 429 + Retry-After)
 ├── ModelUnavailable          OCR or model weights cannot be found or loaded
 ├── RuleError                 a rule file is invalid (names file:line:col)
 ├── StoreError                the SQLite store failed after its retries
@@ -38,6 +41,28 @@ class ImageUnreadable(ImageRejected):
     """The bytes are empty, truncated, corrupt or not an image."""
 
     reason = "unreadable"
+
+
+class Refused(DriftmonError):
+    """`Intake.offer` did not take the sample; `outcome` is its `driftmon_samples_total` label."""
+
+    outcome = "refused"
+
+
+class Rejected(Refused):
+    """The sample is bad input; the message names what was wrong, `reason` is a short label."""
+
+    outcome = "rejected"
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Shed(Refused):
+    """The scoring queue is full (by count or by bytes); the sample may be offered again later."""
+
+    outcome = "shed"
 
 
 class ModelUnavailable(DriftmonError):

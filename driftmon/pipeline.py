@@ -1,9 +1,12 @@
 """The scoring worker: one thread owns the models and the GPU; a bounded queue feeds it batches.
 
-The HTTP loop only calls `submit`, which never blocks: a full queue sheds the sample (the caller
-answers 429). Scored samples go to the store, the metrics, the rule engine's sink and, when
-failing, to the artifacts directory. On shutdown the worker keeps scoring until the grace ends;
-whatever is still queued then is spooled to disk and scored after the next start.
+`Intake` (driftmon.sources.intake) is the only caller of `submit`, which never blocks: a full
+queue returns False and the intake sheds the sample. Scored samples go to the store, the metrics,
+the artifacts directory when failing, and then to every `ScoreListener` (composition metrics,
+embedding drift, the rule engine's readings); a listener that raises is logged and counted
+(`driftmon_listener_errors_total`) and the others still hear the sample. On shutdown the worker
+keeps scoring until the grace ends; whatever is still queued then is spooled to disk and scored
+after the next start.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 import structlog
+from prometheus_client import Counter
 
 from driftmon.artifacts import Artifacts
 from driftmon.errors import DriftmonError, ImageRejected
@@ -52,6 +56,44 @@ def is_sampled(request_id: str | None, ratio: float, fallback: float) -> bool:
     return int.from_bytes(digest, "big") / 2**64 < ratio
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What every `ScoreListener` hears once a sample is scored and stored."""
+
+    sample: ScoredSample
+    #: the model version as a metric label (capped once per sample: metrics.max_model_versions)
+    version: str
+    #: the image embedding, when the composition checks computed one
+    embedding: np.ndarray | None = None
+
+
+class ScoreListener(Protocol):
+    """Told about every scored sample, in the scoring thread: must be quick and must not block."""
+
+    def on_scored(self, scored: Scored) -> None: ...
+
+
+class RuleReadings:
+    """Listener: a scored sample's readings (scores, latency) go to a ReadingSink (the rules)."""
+
+    def __init__(self, sink: ReadingSink) -> None:
+        self.sink = sink
+
+    def on_scored(self, scored: Scored) -> None:
+        sample = scored.sample
+        self.sink.record(sample.received_at, sample.labels, reading_values(sample))
+
+
+class ScoreObserver:
+    """Listener: `observe(source, version, scores)`, e.g. the composition metrics."""
+
+    def __init__(self, observe: Callable[[str, str, Mapping[str, float | None]], None]) -> None:
+        self.observe = observe
+
+    def on_scored(self, scored: Scored) -> None:
+        self.observe(scored.sample.source, scored.version, scored.sample.scores)
+
+
 def is_failing(scores: dict[str, float | None], failing_below: float) -> bool:
     """A sample worth a picture: low fidelity, text in the margin, or a blank frame."""
     fidelity = scores.get("text_fidelity")
@@ -71,6 +113,8 @@ class ScoringWorker:
         store: Store,
         metrics: Metrics,
         artifacts: Artifacts | None,
+        *,
+        listeners: Sequence[ScoreListener] = (),
         sink: ReadingSink | None = None,
         queue_size: int = 256,
         queue_max_bytes: int = 64 * 1024 * 1024,
@@ -79,21 +123,18 @@ class ScoringWorker:
         max_pixels: int = 40_000_000,
         cpu_threads: int | None = None,
         clock: Callable[[], float] = time.time,
-        observers: Sequence[Callable[[str, str, Mapping[str, float | None]], None]] = (),
-        on_embedding: Callable[[str, np.ndarray], None] | None = None,
     ) -> None:
+        """`sink` is short for one more listener, `RuleReadings(sink)`."""
         self._make_scorer = make_scorer
         self.store = store
         self.metrics = metrics
         self.artifacts = artifacts
-        self.sink = sink
+        self.listeners = (*listeners, *([RuleReadings(sink)] if sink is not None else []))
         self.batch_size = batch_size
         self.failing_below = failing_below
         self.max_pixels = max_pixels
         self.cpu_threads = cpu_threads
         self.clock = clock
-        self.observers = tuple(observers)
-        self.on_embedding = on_embedding
         self.queue: queue.Queue[Sample] = queue.Queue(maxsize=queue_size)
         self.queue_max_bytes = queue_max_bytes
         self._queued_bytes = 0
@@ -105,23 +146,26 @@ class ScoringWorker:
         self._thread = threading.Thread(target=self._run, name="driftmon-scoring", daemon=True)
         self.scorer: Scorer | None = None
         metrics.queue_capacity.set(queue_size)
+        self._listener_errors = Counter(
+            "driftmon_listener_errors",
+            "Exceptions raised by listeners of scored samples (the sample stays scored).",
+            ["listener"],
+            registry=metrics.registry,
+        )
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, sample: Sample) -> bool:
-        """Queue a sample without blocking; False (and counted as shed) when the queue is full,
-        by count or by the bytes its samples hold."""
+        """Queue a sample without blocking; False when the queue is full, by count or by the bytes
+        its samples hold (the caller, `Intake`, counts it as shed)."""
         try:
             self._reserve(sample)
             self.queue.put_nowait(sample)
         except queue.Full:
             self._release(sample)
-            self.metrics.count(sample.source, sample.meta.model_version, "shed")
-            self._record_intake(sample, shed=True)
             return False
         self.metrics.queue_depth.set(self.queue.qsize())
-        self._record_intake(sample, shed=False)
         return True
 
     @staticmethod
@@ -138,12 +182,6 @@ class ScoringWorker:
     def _release(self, sample: Sample) -> None:
         with self._bytes_lock:
             self._queued_bytes -= self._size(sample)
-
-    def _record_intake(self, sample: Sample, shed: bool) -> None:
-        """The rule signal `shed` (0 or 1) per sample offered to the queue."""
-        if self.sink is not None:
-            labels = {"source": sample.source, "model_version": sample.meta.model_version}
-            self.sink.record(sample.received_at, labels, {"shed": 1.0 if shed else 0.0})
 
     def stop(self, grace_seconds: float, spool: Spool | None = None) -> int:
         """Stop taking work; score until the grace ends, then spool what is left. Returns spooled count."""
@@ -278,12 +316,16 @@ class ScoringWorker:
         version = self.metrics.observe_scores(
             sample.source, sample.meta.model_version, scores, sample.meta.latency_seconds
         )
-        for observe in self.observers:
-            observe(sample.source, version, scores)
-        if self.on_embedding is not None and result.embedding is not None:
-            self.on_embedding(version, result.embedding)
-        if self.sink is not None:
-            self.sink.record(scored.received_at, scored.labels, reading_values(scored))
+        self._tell_listeners(Scored(scored, version, result.embedding))
+
+    def _tell_listeners(self, scored: Scored) -> None:
+        for listener in self.listeners:
+            try:
+                listener.on_scored(scored)
+            except Exception as exc:  # a listener must never stop scoring nor the other listeners
+                name = type(listener).__name__
+                self._listener_errors.labels(name).inc()
+                log.error("listener_failed", listener=name, id=scored.sample.id, error=repr(exc))
 
     @staticmethod
     def _evidence(result: ScoreResult) -> dict[str, Any]:

@@ -1,13 +1,16 @@
-"""HTTP routes (Starlette). Handlers validate, decide and hand off; they never wait on scoring."""
+"""HTTP routes (Starlette). Handlers parse and hand off; they never wait on scoring.
+
+A pushed sample goes through the daemon's one door, `Intake.offer` (driftmon.sources.intake),
+which samples, validates, queues and counts; this module only maps its refusals to HTTP:
+`Rejected` → 413 (too many pixels) or 422, `Shed` → 429 with Retry-After.
+"""
 
 from __future__ import annotations
 
-import binascii
 import hmac
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +28,10 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from driftmon.errors import ImageRejected, ImageTooLarge
-from driftmon.images import check_image
-from driftmon.pipeline import ScoringWorker, is_sampled
-from driftmon.samples import Sample, SampleMeta, ScoredSample
+from driftmon.errors import Rejected, Shed
+from driftmon.pipeline import ScoringWorker
+from driftmon.samples import SampleMeta, ScoredSample
+from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 
 log = structlog.get_logger("driftmon.server")
@@ -68,7 +71,10 @@ class BadRequest(Exception):
 
 @dataclass
 class AppState:
-    """What the routes need; everything injected so tests can build it from fakes."""
+    """What the routes need; everything injected so tests can build it from fakes.
+
+    Without an `intake`, one is made over `worker` (with `max_pixels`, `rules`, `clock`, `random`).
+    """
 
     worker: ScoringWorker
     store: Store
@@ -84,6 +90,18 @@ class AppState:
     clock: Callable[[], float] = time.time
     random: Callable[[], float] = random.random
     extra_ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    intake: Intake = None  # type: ignore[assignment]  # made in __post_init__ when not given
+
+    def __post_init__(self) -> None:
+        if self.intake is None:
+            self.intake = Intake(
+                self.worker,
+                self.worker.metrics,
+                readings=self.rules,
+                max_pixels=self.max_pixels,
+                clock=self.clock,
+                random=self.random,
+            )
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -126,17 +144,6 @@ def _from_json(body: bytes) -> tuple[str, SampleMeta]:
         raise BadRequest(422, "image_b64: a base64 string is required")
     encoded = payload.pop("image_b64")
     return encoded, _parse_meta(payload)
-
-
-def _image_bytes(image: bytes | str, max_pixels: int) -> bytes:
-    """Base64 text decoded (strictly) to bytes, then checked without decoding pixels."""
-    if isinstance(image, str):
-        try:
-            image = binascii.a2b_base64(image, strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
-            raise BadRequest(422, f"image_b64: not valid base64 ({exc})") from exc
-    check_image(image, max_pixels)
-    return image
 
 
 async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, SampleMeta]:
@@ -194,26 +201,8 @@ async def post_sample(request: Request) -> Response:
         data, meta = await anyio.to_thread.run_sync(_from_json, body)
     else:
         data, meta = await _from_multipart(request, body)
-    return await accept(state, data, meta, "push")
-
-
-async def accept(state: AppState, data: bytes | str, meta: SampleMeta, source: str) -> Response:
-    """Sample, validate off the event loop, and queue; the shared path of push and probe."""
-    sample_id = uuid.uuid4().hex
-    if not is_sampled(meta.request_id, state.sample_ratio if source == "push" else 1.0, state.random()):
-        state.worker.metrics.count(source, meta.model_version, "unsampled")
-        return JSONResponse({"id": sample_id, "sampled": False}, status_code=202)
-    try:
-        # base64, header, pixel limit and structure only: the worker decodes the pixels, so queued
-        # samples cost their compressed size and the HTTP path stays cheap
-        encoded = await anyio.to_thread.run_sync(_image_bytes, data, state.max_pixels)
-    except ImageRejected as exc:
-        state.worker.metrics.count(source, meta.model_version, "rejected")
-        raise BadRequest(413 if isinstance(exc, ImageTooLarge) else 422, f"image: {exc}") from exc
-    sample = Sample(sample_id, source, state.clock(), meta, None, encoded)
-    if not state.worker.submit(sample):
-        raise BadRequest(429, "scoring queue is full", {"Retry-After": str(state.retry_after_seconds)})
-    return JSONResponse({"id": sample_id, "sampled": True}, status_code=202)
+    admitted = await state.intake.offer(Offer("push", data, meta, state.sample_ratio))
+    return JSONResponse({"id": admitted.id, "sampled": admitted.sampled}, status_code=202)
 
 
 def sample_json(sample: ScoredSample, public_url: str = "") -> dict[str, Any]:
@@ -371,6 +360,16 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
     return error(exc.status, exc.message, exc.headers)
 
 
+async def _rejected(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Rejected)
+    return error(413 if exc.reason == "too_large" else 422, str(exc))
+
+
+async def _shed(request: Request, exc: Exception) -> Response:
+    state: AppState = request.app.state.driftmon
+    return error(429, str(exc), {"Retry-After": str(state.retry_after_seconds)})
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return error(exc.status_code, exc.detail, exc.headers)
@@ -399,7 +398,13 @@ def make_app(state: AppState, protected_prefix: str = "/v1/") -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(BearerAuth, state=state, prefix=protected_prefix)],
-        exception_handlers={BadRequest: _bad_request, HTTPException: _http_exception, Exception: _unexpected},
+        exception_handlers={
+            BadRequest: _bad_request,
+            Rejected: _rejected,
+            Shed: _shed,
+            HTTPException: _http_exception,
+            Exception: _unexpected,
+        },
     )
     app.state.driftmon = state
     return app
