@@ -10,14 +10,41 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 
 from driftmon import __version__
+from driftmon.signals import BY_NAME, SAMPLES, TEXT, Metric, of
 
-RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0)
-LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 120)
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 OUTCOMES = ("scored", "unsampled", "shed", "rejected", "failed")
-#: per-sample text scores exported as histograms `driftmon_<name>_ratio`
-TEXT_HISTOGRAMS = ("text_fidelity", "word_f1", "hallucination")
+#: per-sample text scores exported as histograms (`driftmon_<name>_ratio`)
+TEXT_HISTOGRAMS = tuple(s.name for s in of(TEXT) if s.metric and s.metric.type == "histogram")
+#: per-sample text flags exported as counters of the samples where they hold
+TEXT_COUNTERS = tuple(s.name for s in of(TEXT) if s.metric and s.metric.type == "counter")
 OTHER = "other"
+
+
+def histogram(metric: Metric, registry: CollectorRegistry) -> Histogram:
+    """The Histogram a catalogue Metric describes, registered on `registry`."""
+    assert metric.type == "histogram", metric
+    return Histogram(
+        metric.name, metric.help, metric.labels, buckets=metric.buckets, registry=registry
+    )
+
+
+def counter(metric: Metric, registry: CollectorRegistry) -> Counter:
+    """The Counter a catalogue Metric describes (its name ends in ``_total``)."""
+    assert metric.type == "counter", metric
+    return Counter(metric.name, metric.help, metric.labels, registry=registry)
+
+
+def gauge(metric: Metric, registry: CollectorRegistry) -> Gauge:
+    """The Gauge a catalogue Metric describes."""
+    assert metric.type == "gauge", metric
+    return Gauge(metric.name, metric.help, metric.labels, registry=registry)
+
+
+def _metric(name: str) -> Metric:
+    metric = BY_NAME[name].metric
+    assert metric is not None, f"{name} feeds no metric"
+    return metric
 
 
 class LabelCap:
@@ -65,35 +92,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry, max_model_versions: int = 20) -> None:
         self.registry = registry
         self.model_version = LabelCap(max_model_versions)
-        self.samples = Counter(
-            "driftmon_samples_total",
-            "Samples seen, by source, model version and outcome.",
-            ["source", "model_version", "outcome"],
-            registry=registry,
-        )
-        self.score_histograms = {
-            name: Histogram(
-                f"driftmon_{name}_ratio",
-                f"Per-sample {name.replace('_', ' ')} (0..1).",
-                ["source", "model_version"],
-                buckets=RATIO_BUCKETS,
-                registry=registry,
-            )
-            for name in TEXT_HISTOGRAMS
-        }
-        self.exact_match = Counter(
-            "driftmon_exact_match_total",
-            "Scored samples whose words exactly matched the expected text.",
-            ["source", "model_version"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "driftmon_generation_latency_seconds",
-            "Generation latency reported or measured per sample.",
-            ["source", "model_version"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self.samples = counter(SAMPLES, registry)
+        self.score_histograms = {name: histogram(_metric(name), registry) for name in TEXT_HISTOGRAMS}
+        self.score_counters = {name: counter(_metric(name), registry) for name in TEXT_COUNTERS}
+        self.latency = histogram(_metric("latency_seconds"), registry)
         self.stage_duration = Histogram(
             "driftmon_scoring_duration_seconds",
             "Time spent scoring a batch, by stage.",
@@ -152,8 +154,10 @@ class Metrics:
             value = scores.get(name)
             if value is not None:
                 histogram.labels(source, version).observe(value)
-        if scores.get("exact_match") == 1.0:
-            self.exact_match.labels(source, version).inc()
+        for name, counter in self.score_counters.items():
+            value = scores.get(name)
+            if value is not None and value == _metric(name).counts:
+                counter.labels(source, version).inc()
         if latency_seconds is not None and latency_seconds >= 0:
             self.latency.labels(source, version).observe(latency_seconds)
         self.samples.labels(source, version, "scored").inc()

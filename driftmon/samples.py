@@ -9,14 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 #: the score names every scored sample carries (None where not applicable)
-TEXT_SCORES = (
-    "text_fidelity",
-    "word_precision",
-    "word_recall",
-    "word_f1",
-    "exact_match",
-    "hallucination",
-)
+from driftmon.signals import TEXT_SCORES as TEXT_SCORES
 
 
 @dataclass(frozen=True, slots=True)

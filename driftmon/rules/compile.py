@@ -23,40 +23,11 @@ from driftmon.rules.expr import (
     String,
     parse,
 )
-from driftmon.samples import TEXT_SCORES
+from driftmon.signals import ALIASES, RULE_SIGNALS
 
-#: composition and alignment scores of driftmon.scoring.composition.COMPOSITION_SCORES (copied to
-#: keep this module free of cv2; a test keeps the two in sync)
-COMPOSITION_SIGNALS = (
-    "margin_violation",
-    "safe_area_ratio",
-    "legibility",
-    "blank",
-    "sharpness",
-    "size_ok",
-    "object_count_match",
-    "clip_score",
-)
-#: signals written by driftmon itself; rules may use these and `rules.extra_signals` from config
-KNOWN_SIGNALS = frozenset(
-    {
-        *TEXT_SCORES,
-        *COMPOSITION_SIGNALS,
-        "fidelity",
-        "latency_seconds",
-        "steps",
-        "probe_failure",
-        "shed",
-        "gpu_memory_used_ratio",
-        "gpu_utilization_ratio",
-        "queue_fill_ratio",
-        "embedding_drift",
-        "embedding_drift_auc",
-        "embedding_drift_distance",
-    }
-)
-#: names that mean another signal
-ALIASES = {"fidelity": "text_fidelity"}
+#: signals written by driftmon itself (driftmon.signals, aliases included); rules may use these
+#: and `rules.extra_signals` from config
+KNOWN_SIGNALS = RULE_SIGNALS
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 #: window aggregations: name → number of extra numeric arguments

@@ -30,15 +30,10 @@ from typing import Any
 import yaml
 
 from driftmon.durations import format_duration
-from driftmon.metrics import LATENCY_BUCKETS, RATIO_BUCKETS
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
 from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE
 from driftmon.rules.model import Rule, RuleSet
-from driftmon.scoring.composition_metrics import CLIP_SCORE_BUCKETS, SHARPNESS_BUCKETS
-from driftmon.scoring.composition_metrics import RATIO_BUCKETS as COMPOSITION_BUCKETS
-
-SAMPLE_LABELS = frozenset({"source", "model_version"})
-GPU_LABELS = frozenset({"gpu", "uuid", "name"})
+from driftmon.signals import EXPORTED, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,31 +63,22 @@ class CounterRatio:
     outcome: str
 
 
-#: driftmon signals → the metrics the daemon publishes for them (driftmon/metrics.py, gpu.py,
-#: scoring/composition_metrics.py), buckets imported from where the histograms are defined
+def exported_as(signal: Signal) -> Histogram | GaugeSignal | CounterRatio:
+    """How rules on `signal` (a catalogue entry with an export) select its series."""
+    export, series = signal.export, signal.export_series
+    assert export is not None and series is not None, f"{signal.name} does not export"
+    labels = signal.export_labels
+    if export.how == "histogram":
+        return Histogram(series, labels, () if signal.metric is None else signal.metric.buckets)
+    if export.how == "gauge":
+        return GaugeSignal(series, labels, None if export.recording is None else export.recording.expr)
+    assert export.outcome is not None, f"{signal.name}: a counter share needs its outcome"
+    return CounterRatio(series, labels, export.outcome)
+
+
+#: driftmon signals → the series exported rules select (driftmon.signals)
 SIGNALS: dict[str, Histogram | GaugeSignal | CounterRatio] = {
-    "text_fidelity": Histogram("driftmon_text_fidelity_ratio", SAMPLE_LABELS, RATIO_BUCKETS),
-    "word_f1": Histogram("driftmon_word_f1_ratio", SAMPLE_LABELS, RATIO_BUCKETS),
-    "hallucination": Histogram("driftmon_hallucination_ratio", SAMPLE_LABELS, RATIO_BUCKETS),
-    "latency_seconds": Histogram("driftmon_generation_latency_seconds", SAMPLE_LABELS, LATENCY_BUCKETS),
-    "safe_area_ratio": Histogram("driftmon_composition_safe_area_ratio", SAMPLE_LABELS, COMPOSITION_BUCKETS),
-    "legibility": Histogram("driftmon_composition_legibility_ratio", SAMPLE_LABELS, COMPOSITION_BUCKETS),
-    "sharpness": Histogram("driftmon_composition_sharpness", SAMPLE_LABELS, SHARPNESS_BUCKETS),
-    "object_count_match": Histogram(
-        "driftmon_composition_object_count_match_ratio", SAMPLE_LABELS, COMPOSITION_BUCKETS
-    ),
-    "clip_score": Histogram("driftmon_alignment_clip_score", SAMPLE_LABELS, CLIP_SCORE_BUCKETS),
-    "gpu_utilization_ratio": GaugeSignal("driftmon_gpu_utilization_ratio", GPU_LABELS),
-    "gpu_memory_used_ratio": GaugeSignal(
-        "driftmon:gpu_memory_used:ratio",
-        GPU_LABELS,
-        "driftmon_gpu_memory_used_bytes / driftmon_gpu_memory_total_bytes",
-    ),
-    "queue_fill_ratio": GaugeSignal(
-        "driftmon:queue_fill:ratio", frozenset(), "driftmon_queue_depth / driftmon_queue_capacity"
-    ),
-    "shed": CounterRatio("driftmon_samples_total", SAMPLE_LABELS, "shed"),
-    "probe_failure": CounterRatio("driftmon_probe_requests", frozenset({"probe"}), "failed"),
+    name: exported_as(signal) for name, signal in EXPORTED.items()
 }
 
 

@@ -39,6 +39,7 @@ from driftmon.rules.evaluate import Vector, plan_order_stats
 from driftmon.rules.expr import ExprSyntaxError, Selector, parse
 from driftmon.rules.model import Defaults, RuleSet, load_rules
 from driftmon.rules.window import WindowStore
+from driftmon.signals import ALIASES
 
 _ITEM = re.compile(
     r"^(?P<a>-?[\d.]+(?:e[+-]?\d+)?)(?:(?P<sign>[+-])(?P<b>[\d.]+(?:e[+-]?\d+)?))?x(?P<n>\d+)$"
@@ -75,9 +76,7 @@ def parse_series(text: str) -> tuple[str, dict[str, str]]:
         raise RuleError(f"bad series {text!r}: column {exc.pos + 1}: {exc.message}") from None
     if not isinstance(node, Selector) or node.window is not None or any(m.op != "=" for m in node.matchers):
         raise RuleError(f'bad series {text!r}: write signal{{label="value", ...}}')
-    return node.signal if node.signal != "fidelity" else "text_fidelity", {
-        m.label: m.value for m in node.matchers
-    }
+    return ALIASES.get(node.signal, node.signal), {m.label: m.value for m in node.matchers}
 
 
 @dataclass

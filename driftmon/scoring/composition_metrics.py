@@ -10,64 +10,44 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
+from driftmon.metrics import counter, gauge, histogram
 from driftmon.scoring.embedding_drift import METHODS, EmbeddingDrift
-
-LABELS = ("source", "model_version")
-RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
-#: variance of the Laplacian: < 100 is commonly blurred, sharp photos reach thousands
-SHARPNESS_BUCKETS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)
-CLIP_SCORE_BUCKETS = (0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 2.5)
-#: the score names counted by driftmon_composition_checks_total's `check` label
-CHECKS = (
-    "margin_violation", "safe_area_ratio", "legibility", "blank", "sharpness", "size_ok",
-    "object_count_match", "clip_score",
+from driftmon.signals import (
+    COMPOSITION,
+    COMPOSITION_CHECKS,
+    EMBEDDING_DRIFT,
+    EMBEDDING_DRIFT_DETECTED,
+    EMBEDDING_DRIFT_THRESHOLD,
+    SAMPLE_LABELS,
+    Signal,
+    of,
 )
+
+LABELS = SAMPLE_LABELS
+#: the score names counted by driftmon_composition_checks_total's `check` label
+CHECKS = tuple(s.name for s in of(COMPOSITION))
+#: composition scores with a family of their own
+_FED = tuple(s for s in of(COMPOSITION) if s.metric is not None)
 
 
 class CompositionMetrics:
-    """The families, registered on `registry` (default: the global one)."""
+    """The families (driftmon.signals), registered on `registry` (default: the global one)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         reg = REGISTRY if registry is None else registry
-        self.checks = Counter(
-            "driftmon_composition_checks", "Images on which a composition or alignment check "
-            "produced a value, by check.", (*LABELS, "check"), registry=reg)
-        self.margin_violations = Counter(
-            "driftmon_composition_margin_violations", "Images with expected text or an object "
-            "outside the safe area, or clipped text.", LABELS, registry=reg)
-        self.blank_images = Counter(
-            "driftmon_composition_blank_images", "Uniform or near-black images.", LABELS,
-            registry=reg)
-        self.size_mismatches = Counter(
-            "driftmon_composition_size_mismatches", "Images whose size differs from the "
-            "requested size.", LABELS, registry=reg)
-        self.safe_area = Histogram(
-            "driftmon_composition_safe_area_ratio", "Share of the checked boxes' area inside "
-            "the safe area.", LABELS, buckets=RATIO_BUCKETS, registry=reg)
-        self.legibility = Histogram(
-            "driftmon_composition_legibility_ratio", "Share of expected words that are "
-            "legible.", LABELS, buckets=RATIO_BUCKETS, registry=reg)
-        self.sharpness = Histogram(
-            "driftmon_composition_sharpness", "Variance of the Laplacian of the grey image.",
-            LABELS, buckets=SHARPNESS_BUCKETS, registry=reg)
-        self.object_count = Histogram(
-            "driftmon_composition_object_count_match_ratio", "Share of expected objects found "
-            "in the expected number.", LABELS, buckets=RATIO_BUCKETS, registry=reg)
-        self.clip_score = Histogram(
-            "driftmon_alignment_clip_score", "CLIPScore between prompt and image (0..2.5).",
-            LABELS, buckets=CLIP_SCORE_BUCKETS, registry=reg)
-        self.embedding_drift = Gauge(
-            "driftmon_embedding_drift", "Embedding drift of recent images against the "
-            "baseline, by method (mean_distance, classifier_auc and their p-values).",
-            ("method", "model_version"), registry=reg)
-        self.embedding_drift_threshold = Gauge(
-            "driftmon_embedding_drift_threshold", "Drift is reported when a statistic is above "
-            "its threshold and its p-value below alpha, by method.", ("method",), registry=reg)
-        self.embedding_drift_detected = Gauge(
-            "driftmon_embedding_drift_detected", "1 when either method reports embedding "
-            "drift for the model version, else 0.", ("model_version",), registry=reg)
+        self.checks = counter(COMPOSITION_CHECKS, reg)
+        self.counters = {
+            s.name: counter(s.metric, reg) for s in _FED if s.metric and s.metric.type == "counter"
+        }
+        self.histograms = {
+            s.name: histogram(s.metric, reg)
+            for s in _FED if s.metric and s.metric.type == "histogram"
+        }
+        self.embedding_drift = gauge(EMBEDDING_DRIFT, reg)
+        self.embedding_drift_threshold = gauge(EMBEDDING_DRIFT_THRESHOLD, reg)
+        self.embedding_drift_detected = gauge(EMBEDDING_DRIFT_DETECTED, reg)
 
     def observe(self, source: str, model_version: str, scores: Mapping[str, float | None]) -> None:
         """Record one image's composition scores (None values are skipped)."""
@@ -75,23 +55,19 @@ class CompositionMetrics:
         for check in CHECKS:
             if scores.get(check) is not None:
                 self.checks.labels(**labels, check=check).inc()
-        self._count(self.margin_violations, labels, scores.get("margin_violation"))
-        self._count(self.blank_images, labels, scores.get("blank"))
-        size_ok = scores.get("size_ok")
-        self._count(self.size_mismatches, labels, None if size_ok is None else 1 - size_ok)
-        for histogram, key in (
-            (self.safe_area, "safe_area_ratio"), (self.legibility, "legibility"),
-            (self.sharpness, "sharpness"), (self.object_count, "object_count_match"),
-            (self.clip_score, "clip_score"),
-        ):
-            value = scores.get(key)
-            if value is not None:
-                histogram.labels(**labels).observe(value)
+        for signal in _FED:
+            value = scores.get(signal.name)
+            if signal.name in self.counters:
+                self._count(self.counters[signal.name], labels, signal, value)
+            elif value is not None:
+                self.histograms[signal.name].labels(**labels).observe(value)
 
     @staticmethod
-    def _count(counter: Counter, labels: Mapping[str, str], flag: float | None) -> None:
-        child = counter.labels(**labels)  # created at 0 so rates exist before the first event
-        if flag:
+    def _count(
+        family: Counter, labels: Mapping[str, str], signal: Signal, value: float | None
+    ) -> None:
+        child = family.labels(**labels)  # created at 0 so rates exist before the first event
+        if value is not None and signal.metric is not None and value == signal.metric.counts:
             child.inc()
 
     def set_embedding_drift(self, model_version: str, drift: EmbeddingDrift) -> None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from driftmon.samples import TEXT_SCORES, SampleMeta, score_value
+from driftmon.samples import SampleMeta, score_value
 from driftmon.scoring.text import TextScores, score_text
 from driftmon.scoring.types import Detection, OcrEngine
+from driftmon.signals import TEXT_SCORES
+
+if TYPE_CHECKING:
+    from driftmon.scoring.composition import CompositionResult, CompositionScorer
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +63,15 @@ def detections_json(detections: Sequence[Detection]) -> list[dict[str, Any]]:
 class Scorer:
     """Scores batches of RGB images against their expected text.
 
-    `composition`, when given, is called with the batch after OCR (see
-    driftmon.scoring.composition.CompositionScorer); `observe_stage(stage, seconds)` receives
-    per-stage durations for metrics.
+    `composition`, when given, scores the batch after OCR; `observe_stage(stage, seconds)`
+    receives per-stage durations for metrics.
     """
 
     def __init__(
         self,
         ocr: OcrEngine,
         case_sensitive: bool = False,
-        composition: Any | None = None,
+        composition: CompositionScorer | None = None,
         observe_stage: Callable[[str, float], None] | None = None,
     ) -> None:
         self.ocr = ocr
@@ -74,7 +79,7 @@ class Scorer:
         self.composition = composition
         self._observe = observe_stage or (lambda stage, seconds: None)
 
-    def _timed(self, stage: str, action: Callable[[], Any]) -> Any:
+    def _timed(self, stage: str, action: Callable[[], T]) -> T:
         start = time.perf_counter()
         result = action()
         self._observe(stage, time.perf_counter() - start)
@@ -97,13 +102,14 @@ class Scorer:
                 for lines, dets in zip(expected, detections, strict=True)
             ],
         )
-        compositions: list[Any] = [None] * len(images)
+        compositions: list[CompositionResult | None] = [None] * len(images)
         composition = self.composition
         if composition is not None:
-            metas = metas or [SampleMeta() for _ in images]
-            compositions = self._timed(
-                "composition", lambda: composition.score_batch(images, detections, texts, metas)
-            )
+            batch_metas = metas or [SampleMeta() for _ in images]
+            compositions = list(self._timed(
+                "composition",
+                lambda: composition.score_batch(images, detections, texts, batch_metas),
+            ))
         return [
             self._result(text, dets, comp)
             for text, dets, comp in zip(texts, detections, compositions, strict=True)
@@ -116,7 +122,9 @@ class Scorer:
         return self.score_batch([image], [expected], [meta or SampleMeta()])[0]
 
     @staticmethod
-    def _result(text: TextScores, dets: Sequence[Detection], comp: Any | None) -> ScoreResult:
+    def _result(
+        text: TextScores, dets: Sequence[Detection], comp: CompositionResult | None
+    ) -> ScoreResult:
         scores = text_score_values(text)
         evidence = text_evidence(text)
         embedding = None

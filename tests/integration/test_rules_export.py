@@ -127,3 +127,65 @@ def test_one_rule_two_engines_one_verdict(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+
+def probe_counter_series(outcomes: list[str]) -> list[dict[str, str]]:
+    """promtool input: the probe counter exactly as the daemon exposes it (name and labels taken
+    from a real ProbeMetrics registry), scraped every STEP; one probe call per scrape."""
+    from prometheus_client import CollectorRegistry
+
+    from driftmon.sources.probe import ProbeMetrics
+
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry, ["open-sign"])
+    history: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
+    for outcome in ["ok", *outcomes]:  # t=0: one ok call, so every series starts before a failure
+        metrics.requests.labels(probe="open-sign", outcome=outcome).inc()
+        for family in registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total") and "probe" in sample.labels:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    history.setdefault(key, []).append(repr(sample.value))
+    return [
+        {"series": f"{name}{{{', '.join(f'{k}={v!r}' for k, v in labels)}}}".replace("'", '"'),
+         "values": " ".join(values)}
+        for (name, labels), values in history.items()
+    ]
+
+
+def test_probe_failing_fires_on_the_series_the_daemon_exposes(tmp_path: Path) -> None:
+    """The exported ProbeFailing selects the probe counter by its exposed name
+    (driftmon_probe_requests_total), so it fires in Prometheus as in driftmon's engine."""
+    ruleset = load_rules([REPO / "rules"])
+    calls = 120  # 30 minutes of failing calls, one per STEP
+    points = [
+        Point((k + 1) * STEP, "probe_failure", {"source": "probe", "probe": "open-sign"}, 1.0)
+        for k in range(calls)
+    ]
+    early, late = 2 * EVAL, 28 * 60.0
+    snapshots = simulate(ruleset, points, [early, late])
+    firing = [i for i in snapshots[late]["ProbeFailing"] if i.state == "firing"]
+    assert len(firing) == 1 and not [i for i in snapshots[early]["ProbeFailing"] if i.state == "firing"]
+    expected = [
+        {"exp_labels": {k: v for k, v in firing[0].labels.items() if k != "alertname"},
+         "exp_annotations": dict(firing[0].annotations)}
+    ]
+    (tmp_path / "exported.yaml").write_text(to_yaml(export_rules(ruleset)))
+    test_file = {
+        "rule_files": ["exported.yaml"],
+        "evaluation_interval": f"{int(EVAL)}s",
+        "tests": [{
+            "interval": f"{int(STEP)}s",
+            "input_series": probe_counter_series(["failed"] * calls),
+            "alert_rule_test": [
+                {"eval_time": f"{int(early)}s", "alertname": "ProbeFailing", "exp_alerts": []},
+                {"eval_time": f"{int(late)}s", "alertname": "ProbeFailing", "exp_alerts": expected},
+            ],
+        }],
+    }
+    (tmp_path / "probe.test.yaml").write_text(yaml.safe_dump(test_file, sort_keys=False, width=10**9))
+    run = subprocess.run(
+        ["promtool", "test", "rules", "probe.test.yaml"],
+        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]

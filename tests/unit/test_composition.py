@@ -11,19 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
-from driftmon.scoring.composition import (
+from driftmon.scoring.checks.legibility import (
     LegibilityThresholds,
     check_legibility,
-    check_margins,
-    check_sanity,
     contrast_ratio,
-    inside_ratio,
-    percentile_u8,
     relative_luminance,
-    safe_area,
     text_contrast,
-    touches_border,
 )
+from driftmon.scoring.checks.margins import check_margins, inside_ratio, safe_area, touches_border
+from driftmon.scoring.checks.sanity import check_sanity, percentile_u8
 from driftmon.scoring.text import score_text
 from driftmon.scoring.types import Detection
 

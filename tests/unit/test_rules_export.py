@@ -156,3 +156,14 @@ def test_composition_scores_use_their_histograms(tmp_path: Path) -> None:
         "histogram_quantile(0.5, sum by (le, model_version)"
         " (rate(driftmon_alignment_clip_score_bucket[10m])))"
     )
+
+
+def test_probe_failure_selects_the_exposed_counter(tmp_path: Path) -> None:
+    """probe_failure exports over driftmon_probe_requests_total, the name the daemon exposes
+    (the bare driftmon_probe_requests never exists, so the alert could never fire)."""
+    records, _, _ = exported(tmp_path, "avg(probe_failure[15m]) > 0.5", by="[probe]")
+    (expr,) = records.values()
+    assert expr == (
+        'sum by (probe) (increase(driftmon_probe_requests_total{outcome="failed"}[15m]))'
+        " / sum by (probe) (increase(driftmon_probe_requests_total[15m]))"
+    )
