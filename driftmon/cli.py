@@ -84,28 +84,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _fmt(value: float | bool | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{value:.3f}"
-
-
 def _json_record(path: Path, result: Any) -> dict[str, Any]:
     from driftmon.scoring.scorer import detections_json
+    from driftmon.signals import TEXT_SCORES
 
     text = result.text
     record: dict[str, Any] = {
         "path": str(path),
         "expected_text": text.expected_text,
         "ocr_text": text.ocr_text,
-        "text_fidelity": text.text_fidelity,
-        "word_precision": text.word_precision,
-        "word_recall": text.word_recall,
-        "word_f1": text.word_f1,
-        "exact_match": text.exact_match,
-        "hallucination": text.hallucination,
+        **{name: getattr(text, name) for name in TEXT_SCORES},  # exact_match stays a bool
     }
     for name, value in result.scores.items():
         record.setdefault(name, value)
@@ -114,25 +102,11 @@ def _json_record(path: Path, result: Any) -> dict[str, Any]:
     return record
 
 
-def _margin(violation: float | None) -> str:
-    if violation is None:
-        return "—"
-    return "violated" if violation == 1.0 else "ok"
-
-
 def _table(rows: list[tuple[Path, Any]]) -> Table:
+    from driftmon.signals import TABLE_COLUMNS, format_cell
+
     table = Table(title="driftmon score")
-    for column in (
-        "image",
-        "expected",
-        "read",
-        "fidelity",
-        "word F1",
-        "exact",
-        "halluc.",
-        "legible",
-        "margin",
-    ):
+    for column in ("image", "expected", "read", *(s.column.header for s in TABLE_COLUMNS if s.column)):
         table.add_column(column, overflow="fold")
     for path, result in rows:
         text = result.text
@@ -140,12 +114,7 @@ def _table(rows: list[tuple[Path, Any]]) -> Table:
             path.name,
             text.expected_text or "(none)",
             text.ocr_text or "(nothing)",
-            _fmt(text.text_fidelity),
-            _fmt(text.word_f1),
-            _fmt(text.exact_match),
-            _fmt(text.hallucination),
-            _fmt(result.scores.get("legibility")),
-            _margin(result.scores.get("margin_violation")),
+            *(format_cell(s, result.scores.get(s.name)) for s in TABLE_COLUMNS),
         )
     return table
 
