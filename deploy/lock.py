@@ -1,8 +1,10 @@
 """Write deploy/constraints.txt: exact pins of driftmon's runtime dependency closure.
 
-The image installs driftmon with `pip install --constraint deploy/constraints.txt`, so a rebuild
-gets the same wheels as the environment this was generated from (Linux x86_64, CPython 3.11, the
-CUDA 13 build of torch). Run it inside an environment where driftmon is installed:
+The image's builders install driftmon with `uv pip install --constraint deploy/constraints.txt`,
+so a rebuild gets the same wheels as the environment this was generated from (Linux x86_64,
+CPython 3.11, the CUDA 13 build of torch); the `cpu` target adds `--torch-backend cpu`, whose
+`2.14.1+cpu` build of torch satisfies the same pin. Run it inside an environment where the
+distribution `driftmon-sidecar` is installed:
 
     python deploy/lock.py            # rewrite the file
     python deploy/lock.py --check    # exit 1 if the file is stale
