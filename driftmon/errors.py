@@ -8,6 +8,9 @@ DriftmonError                 base of everything below; never escapes the daemon
 ├── Refused                   `Intake.offer` did not take a sample (counted once, by outcome)
 │   ├── Rejected              bad input: the message says what was wrong (HTTP 413/422)
 │   └── Shed                  the scoring queue is full: retry later (HTTP 429 + Retry-After)
+│       ├── JournalFull       the intake journal is at its bounds (HTTP 429 + Retry-After)
+│       └── JournalUnavailable  the journal cannot be written: disk full, read-only, I/O
+│                             error (HTTP 503 + Retry-After, still counted `shed`)
 ├── ModelUnavailable          OCR or model weights cannot be found or loaded
 ├── RuleError                 a rule file is invalid (names file:line:col)
 ├── StoreError                the SQLite store failed after its retries
@@ -63,6 +66,17 @@ class Shed(Refused):
     """The scoring queue is full (by count or by bytes); the sample may be offered again later."""
 
     outcome = "shed"
+
+
+class JournalFull(Shed):
+    """The intake journal holds its most entries or bytes; the sample may be offered again later."""
+
+
+class JournalUnavailable(Shed):
+    """The intake journal cannot be written or read (disk full, read-only, I/O error); retry later.
+
+    Raised by every `driftmon.store.journal.Journal` method; at intake it is a 503, not a 429.
+    """
 
 
 class ModelUnavailable(DriftmonError):

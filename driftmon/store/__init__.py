@@ -6,7 +6,9 @@ samples        Store: scored samples, retention, readings; version_spans()
 alert_state    AlertStateTable: rule_alert_state (restored alert instances)
 baselines      BaselineTable: rule_baselines (the pinned baseline)
 outbox         Outbox: alert_outbox and alert_notification_state
-spool          Spool: samples queued at SIGTERM, as files under <store dir>/spool
+spool          Spool: samples queued at SIGTERM, as files under <store dir>/spool (being replaced)
+journal        Journal: the intake journal, a SQLite file of its own (JOURNAL_MIGRATIONS);
+               take_over_spool() moves an old spool into it
 
 No other package runs SQL; `driftmon.rules` and `driftmon.alerting` use these repositories.
 """
@@ -14,15 +16,19 @@ No other package runs SQL; `driftmon.rules` and `driftmon.alerting` use these re
 from driftmon.store.alert_state import AlertStateRow, AlertStateTable
 from driftmon.store.baselines import BaselineTable, PinnedReading, PinnedRows
 from driftmon.store.db import connect
+from driftmon.store.journal import JOURNAL_MIGRATIONS, Entry, Journal, take_over_spool
 from driftmon.store.migrations import STORE_MIGRATIONS, migrate, schema_version
 from driftmon.store.outbox import Outbox, OutboxRow, Queued, SentState
 from driftmon.store.samples import Reading, Store, VersionSpan, reading_values, version_spans
 
 __all__ = [
+    "JOURNAL_MIGRATIONS",
     "STORE_MIGRATIONS",
     "AlertStateRow",
     "AlertStateTable",
     "BaselineTable",
+    "Entry",
+    "Journal",
     "Outbox",
     "OutboxRow",
     "PinnedReading",
@@ -36,5 +42,6 @@ __all__ = [
     "migrate",
     "reading_values",
     "schema_version",
+    "take_over_spool",
     "version_spans",
 ]
