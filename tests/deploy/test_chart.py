@@ -154,12 +154,49 @@ def test_driftmon_container_is_locked_down(pod_manifests, pod_value_set):
 
 
 def test_probes_use_healthz_readyz_and_a_long_startup_budget(pod_manifests, pod_value_set):
-    """Liveness on /healthz, readiness on /readyz, and at least ten minutes to start."""
+    """Liveness on /healthz in every mode; standalone adds readiness on /readyz and at least ten
+    minutes to start; beside a generator (sidecar) driftmon has neither (see the next test)."""
     driftmon = container(pod_spec(pod_manifests), "driftmon")
     assert driftmon["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    if pod_value_set[1].get("mode") != "standalone":
+        assert "readinessProbe" not in driftmon and "startupProbe" not in driftmon
+        return
     assert driftmon["readinessProbe"]["httpGet"]["path"] == "/readyz"
     startup = driftmon["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
+
+
+@pytest.mark.parametrize("persistence", [False, True])
+@pytest.mark.parametrize("value_set_name", ["sidecar-cpu", "sidecar-gpu", "sidecar-shared-nvml"])
+def test_sidecar_mode_never_gates_the_generator(value_set_name, persistence):
+    """Sidecar mode, with or without persistence: no readiness or startup probe on the driftmon
+    container (either would gate the pod's readiness, hence the generator's traffic), liveness on
+    /healthz kept, the generator's own probes untouched, and no Recreate strategy (a rollout
+    never stops the generator)."""
+    values = load_values(VALUE_SETS[value_set_name])
+    values["persistence"] = {"enabled": persistence}
+    values["generator"] = values["generator"] | {"readinessProbe": {"httpGet": {"path": "/ok", "port": 8000}}}
+    deployment = one(render(values), "Deployment").body
+    driftmon = container(deployment["spec"]["template"]["spec"], "driftmon")
+    assert "readinessProbe" not in driftmon and "startupProbe" not in driftmon
+    assert driftmon["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    generator = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] != "driftmon"]
+    assert [c["readinessProbe"]["httpGet"]["path"] for c in generator] == ["/ok"]
+    assert deployment["spec"].get("strategy", {}).get("type") != "Recreate"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert ("persistentVolumeClaim" in volumes["driftmon-state"]) == persistence
+
+
+@pytest.mark.parametrize("persistence", [False, True])
+def test_standalone_mode_keeps_its_probes_and_recreates_with_a_volume(persistence):
+    """Standalone mode: liveness, readiness and startup probes; Recreate exactly when a
+    ReadWriteOnce volume must move from the old pod to the new one."""
+    values = load_values(VALUE_SETS["standalone"])
+    values["persistence"] = values.get("persistence", {}) | {"enabled": persistence}
+    deployment = one(render(values), "Deployment").body
+    driftmon = container(deployment["spec"]["template"]["spec"], "driftmon")
+    assert {"livenessProbe", "readinessProbe", "startupProbe"} <= driftmon.keys()
+    assert (deployment["spec"].get("strategy", {}).get("type") == "Recreate") == persistence
 
 
 def test_config_loads_and_every_path_it_uses_is_mounted(manifests, value_set, tmp_path):
@@ -192,6 +229,41 @@ def test_termination_grace_outlasts_the_daemons_shutdown_grace(pod_manifests, tm
     samples are scored or spooled on every rollout."""
     grace = pod_spec(pod_manifests)["terminationGracePeriodSeconds"]
     assert grace >= rendered_config(pod_manifests, tmp_path).server.shutdown_grace + 5
+
+
+@pytest.mark.parametrize(
+    ("shutdown_grace", "margin", "expected"),
+    [(None, None, 30), (45, None, 55), ("1m30s", None, 100), ("2.5s", 5, 8), ("750ms", 6, 7)],
+)
+def test_termination_grace_is_derived_from_the_shutdown_grace(shutdown_grace, margin, expected, tmp_path):
+    """terminationGracePeriodSeconds left null is config.server.shutdown_grace (number or
+    duration, default 20) rounded up plus terminationGraceMargin (default 10), always at least
+    the grace + 5 that the daemon's loader reads from the same rendered config."""
+    values = load_values(VALUE_SETS["standalone"])
+    if shutdown_grace is not None:
+        values["config"] = {"server": {"shutdown_grace": shutdown_grace}}
+    if margin is not None:
+        values["terminationGraceMargin"] = margin
+    manifests = render(values)
+    grace = pod_spec(manifests)["terminationGracePeriodSeconds"]
+    assert grace == expected
+    assert grace >= rendered_config(manifests, tmp_path).server.shutdown_grace + 5
+
+
+def test_a_termination_grace_shorter_than_the_shutdown_grace_fails_with_advice():
+    """A terminationGracePeriodSeconds under shutdown_grace + 5 fails rendering and says what
+    to set; one at least that is used as set; a shutdown_grace that is no duration fails too."""
+    import helm_python as helm
+
+    values = load_values(VALUE_SETS["sidecar-cpu"]) | {"config": {"server": {"shutdown_grace": "40s"}}}
+    with pytest.raises(helm.HelmError, match=r"terminationGracePeriodSeconds: 44 .* at least 45"):
+        render(values | {"terminationGracePeriodSeconds": 44})
+    assert (
+        pod_spec(render(values | {"terminationGracePeriodSeconds": 45}))["terminationGracePeriodSeconds"]
+        == 45
+    )
+    with pytest.raises(helm.HelmError, match=r"shutdown_grace: \"soon\" is not a duration"):
+        render(values | {"config": {"server": {"shutdown_grace": "soon"}}})
 
 
 def test_gpu_choice_sets_the_resource_and_the_scoring_device(pod_manifests, pod_value_set, tmp_path):
@@ -313,6 +385,7 @@ spec:
         {{{{- include "driftmon.selectorLabels" {ctx} | nindent 8 }}}}
     spec:
       {{{{- include "driftmon.sidecar.podSpec" {ctx} | nindent 6 }}}}
+      terminationGracePeriodSeconds: {{{{ include "driftmon.terminationGrace" {ctx} }}}}
       containers:
         - name: sdxl
           image: ghcr.io/example/sdxl-server:1.4.2
@@ -327,6 +400,9 @@ spec:
     kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
     spec = deployment["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["sdxl", "driftmon"]
+    driftmon = container(spec, "driftmon")
+    assert "readinessProbe" not in driftmon and "startupProbe" not in driftmon
+    assert spec["terminationGracePeriodSeconds"] == 30
     config_map = one(manifests, "ConfigMap", "-config").name
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["driftmon-config"]["configMap"]["name"] == config_map

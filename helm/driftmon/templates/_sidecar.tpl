@@ -40,6 +40,9 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
   livenessProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- /* beside a generator (sidecar, include) no probe may gate the pod's readiness: the kubelet
+  counts a container ready only after its startup probe succeeded, so both go */}}
+  {{- if eq .Values.mode "standalone" }}
   {{- with .Values.readinessProbe }}
   readinessProbe:
     {{- toYaml . | nindent 4 }}
@@ -47,6 +50,7 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
   {{- with .Values.startupProbe }}
   startupProbe:
     {{- toYaml . | nindent 4 }}
+  {{- end }}
   {{- end }}
   {{- $resources := deepCopy (.Values.resources | default dict) }}
   {{- if gt (int .Values.gpu.count) 0 }}
@@ -131,6 +135,48 @@ device plugin sets it to the GPUs it allocated).
 {{- .Values.nvml.visibleDevices -}}
 {{- else if eq (int .Values.gpu.count) 0 -}}
 void
+{{- end -}}
+{{- end -}}
+
+{{/*
+driftmon's shutdown grace in seconds: config.server.shutdown_grace (seconds, or a duration such
+as 45s or 1m30s), else driftmon's default of 20.
+*/}}
+{{- define "driftmon.shutdownGrace" -}}
+{{- $grace := dig "server" "shutdown_grace" 20 (.Values.config | default dict) -}}
+{{- if kindIs "string" $grace -}}
+{{- $text := trim $grace -}}
+{{- if regexMatch "^[0-9]+(\\.[0-9]+)?$" $text -}}
+{{- $grace = float64 $text -}}
+{{- else if regexMatch "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$" $text -}}
+{{- $units := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 -}}
+{{- $grace = 0.0 -}}
+{{- range $part := regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" $text -1 -}}
+{{- $unit := regexFind "(ms|s|m|h)$" $part -}}
+{{- $grace = addf $grace (mulf (float64 (trimSuffix $unit $part)) (get $units $unit)) -}}
+{{- end -}}
+{{- else -}}
+{{- fail (printf "config.server.shutdown_grace: %q is not a duration (use e.g. 20, 45s, 1m30s)" $text) -}}
+{{- end -}}
+{{- end -}}
+{{- ceil $grace | int -}}
+{{- end -}}
+
+{{/*
+The pod's terminationGracePeriodSeconds: above driftmon's shutdown grace, so Kubernetes never
+SIGKILLs a shutdown that is still within it. terminationGracePeriodSeconds when set (at least
+the grace + 5), else the grace + terminationGraceMargin. A parent chart in include mode can use
+it for its own pod (taking the larger of it and its generator's need).
+*/}}
+{{- define "driftmon.terminationGrace" -}}
+{{- $grace := include "driftmon.shutdownGrace" . | int -}}
+{{- $set := .Values.terminationGracePeriodSeconds -}}
+{{- if kindIs "invalid" $set -}}
+{{- add $grace (.Values.terminationGraceMargin | default 10 | int) -}}
+{{- else if lt (int $set) (add $grace 5) -}}
+{{- fail (printf "terminationGracePeriodSeconds: %d is too short for config.server.shutdown_grace (%ds): set at least %d, or leave it null to derive it" (int $set) $grace (add $grace 5)) -}}
+{{- else -}}
+{{- int $set -}}
 {{- end -}}
 {{- end -}}
 
