@@ -48,13 +48,15 @@ def prompts_file(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_v1_vs_v2_fails_on_fidelity_and_latency_with_real_ocr(tmp_path: Path, prompts_file: Path) -> None:
     """The CLI with the daemon's real scorer: exit 1, fidelity and latency_p95 named."""
-    v1, v2 = start_demo(tmp_path, "v1"), start_demo(tmp_path, "v2")
+    # latency × 3 (v1 ≈ 0.26 s, v2 ≈ 0.96 s): the simulated latency, not rendering on a busy CPU
+    v1 = start_demo(tmp_path, "v1", "--latency-scale", "3")
+    v2 = start_demo(tmp_path, "v2", "--latency-scale", "3")
     out, junit = tmp_path / "report", tmp_path / "junit.xml"
     with running(v1, v2):
         result = subprocess.run(
             [sys.executable, "-m", "driftmon", "gate", "--baseline", v1.url, "--candidate", v2.url,
              "--prompts", str(prompts_file), "--seeds", "2", "--out", str(out), "--junit", str(junit),
-             "--cache", str(tmp_path / "cache")],
+             "--cache", str(tmp_path / "cache"), "--concurrency", "2"],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
