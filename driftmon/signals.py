@@ -187,9 +187,16 @@ CATALOGUE: tuple[Signal, ...] = (
     # ------------------------------------------------------------------------- text scores
     Signal(
         "text_fidelity", "score", "0..1", TEXT,
-        "`1 − Levenshtein(expected, read) / max(len(expected), len(read))` where *read* is the OCR "
-        "detections in reading order: boxes grouped into lines by vertical overlap (≥ 50% of the "
-        "smaller box), lines top to bottom, boxes left to right, joined by spaces",
+        "`1 − Levenshtein(expected, read) / max(len(expected), len(read))` where *read* is the "
+        "OCR detections in reading order, joined by spaces: box geometry deskewed by the boxes' "
+        "median text angle, boxes grouped into lines by vertical overlap (≥ 50% of the smaller "
+        "box), lines top to bottom, boxes left to right; lines split at gaps ≥ 1.5 text heights "
+        "stack into blocks (columns), read block by block. With several expected lines, the read "
+        "lines (or blocks) are first put in the order of the expected lines they match (an "
+        "assignment maximising edit similarity) and the better of row and block reading counts: "
+        "another line or block order costs nothing, swapped words inside a line do. When the "
+        "reader's character set lacks a character of the expected text (`fold_accents: auto`; or "
+        "`always`), both texts are compared accent-folded (NFKD without combining marks)",
         _ratio("driftmon_text_fidelity_ratio", "text fidelity"), _HISTOGRAM,
         aliases=("fidelity",), column=Column("fidelity", 1),
         convention="AnyText's NED similarity; pbevan1's spelling score",
