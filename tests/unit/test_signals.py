@@ -179,7 +179,7 @@ def test_fill_tables_needs_its_markers() -> None:
     with pytest.raises(ValueError, match="signals:readme-scores"):
         signals.fill_tables("no markers here\n", ["readme-scores"])
     filled = signals.fill_tables(
-        "a\n<!-- signals:readme-scores -->\nold\n<!-- /signals:readme-scores -->\nb\n", ["readme-scores"]
+        "a\n<!-- signals:readme-scores -->\nSTALE\n<!-- /signals:readme-scores -->\nb\n", ["readme-scores"]
     )
-    assert filled.startswith("a\n<!-- signals:readme-scores -->\n| score |") and "old" not in filled
+    assert filled.startswith("a\n<!-- signals:readme-scores -->\n| score |") and "STALE" not in filled
 
