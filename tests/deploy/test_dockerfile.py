@@ -115,8 +115,7 @@ def test_entrypoint_is_the_driftmon_console_script_running_the_daemon(items, tar
     assert entrypoint == ["driftmon", "run"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["scripts"]
     module_name, _, attribute = scripts[entrypoint[0]].partition(":")
-    if importlib.util.find_spec(module_name) is None:
-        pytest.skip(f"{module_name} is not written yet")
+    assert importlib.util.find_spec(module_name) is not None, f"{module_name} is not importable"
     assert callable(getattr(importlib.import_module(module_name), attribute))
     result = subprocess.run(
         [sys.executable, "-m", "driftmon", entrypoint[1], "--help"],

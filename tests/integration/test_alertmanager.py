@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftmon.alerting import AlertmanagerReceiver, Backoff, Notifier, NotifierMetrics, Timing
 from driftmon.alerts import Alert
@@ -45,6 +47,20 @@ ANNOTATIONS = {
 SETTLE = 4.0
 #: the bound on waiting for something that must happen (polls return as soon as it does)
 PATIENCE = 20.0
+
+
+def webhook_answered(alertmanager: Alertmanager) -> float:
+    """How many webhook notifications Alertmanager has seen answered (its latency histogram's
+    count is observed when the webhook returns, just before the notification log is written)."""
+    text = httpx.get(f"{alertmanager.url}/metrics", timeout=5.0).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "alertmanager_notification_latency_seconds_count"
+                and sample.labels.get("integration") == "webhook"
+            ):
+                return sample.value
+    return 0.0
 
 
 @pytest.fixture
@@ -139,8 +155,8 @@ def test_alertmanager_down_two_minutes_then_back_alert_there_no_duplicate(
         await step(n, [firing(start)], start)
         assert await wait_until(lambda: len(sink.received("firing")) == 1, PATIENCE)
         # Alertmanager writes its notification log just after the webhook answers; stopped in
-        # between, it would rightly notify again after the restart. Let it finish first.
-        await asyncio.sleep(1.0)
+        # between, it would rightly notify again after the restart. Wait until it has the answer.
+        assert await wait_until(lambda: webhook_answered(alertmanager) >= 1, PATIENCE)
         alertmanager.stop()
         for _ in range(4):
             await step(n, [firing(start)], clock.advance(30.0))

@@ -72,9 +72,12 @@ def test_embedding_drift_gauges() -> None:
 
 
 def test_families_register_on_separate_registries() -> None:
-    """Two instances on two registries do not collide."""
-    CompositionMetrics(CollectorRegistry())
-    CompositionMetrics(CollectorRegistry())
+    """Two instances on two registries do not collide: each counts only its own observations."""
+    first, second = CollectorRegistry(), CollectorRegistry()
+    CompositionMetrics(first).observe("push", "v2", scores(margin_violation=1.0))
+    CompositionMetrics(second).observe("push", "v2", scores())
+    assert first.get_sample_value("driftmon_composition_margin_violations_total", LABELS) == 1.0
+    assert second.get_sample_value("driftmon_composition_margin_violations_total", LABELS) == 0.0
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")

@@ -221,10 +221,19 @@ def test_latency_means_and_deterministic_jitter() -> None:
 
 
 async def test_simulated_latency_is_slept_and_reported() -> None:
-    """With latency_scale 0.25, a v2 request takes about 80 ms and reports it."""
-    generator = DemoGenerator("v2", latency_scale=0.25)
+    """With latency_scale 0.25, a v2 request sleeps what rendering left of its ~80 ms target, and
+    reports at least the target (the sleep is injected: nothing here reads the wall clock)."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    target = DemoGenerator("v2", latency_scale=0.25).latency_for("v2")  # the same seeded draw
+    generator = DemoGenerator("v2", latency_scale=0.25, sleep=sleep)
     rendered = await bounded(generator.generate(PROMPT, 1, (256, 256)))
-    assert 0.32 * 0.25 * 0.85 <= rendered.latency_seconds < 2.0
+    assert 0.32 * 0.25 * 0.85 <= target <= 0.32 * 0.25 * 1.15
+    assert len(slept) <= 1 and all(0 < s <= target for s in slept)  # none if rendering took longer
+    assert rendered.latency_seconds + sum(slept) >= target
     await generator.aclose()
 
 

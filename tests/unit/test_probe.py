@@ -423,4 +423,5 @@ def test_burst_tracker_ends_when_every_probe_recovered() -> None:
 def test_probe_meta_is_json_friendly() -> None:
     """The meta the prober builds serialises (labels and objects are plain mappings)."""
     meta = Prober.meta_for(PROBES[0], "v1", 0.1, 20)
-    assert json.dumps({"labels": dict(meta.labels), "objects": dict(meta.expected_objects or {})})
+    encoded = json.dumps({"labels": dict(meta.labels), "objects": dict(meta.expected_objects or {})})
+    assert json.loads(encoded) == {"labels": {"probe": "alpha"}, "objects": {"cat": 2}}
