@@ -56,3 +56,16 @@ def huge_png_header(width: int = 30000, height: int = 30000) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def header_only_png(width: int = 64, height: int = 64) -> bytes:
+    """45 bytes: a PNG signature, an IHDR and an IEND, and no pixel data (no IDAT)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IEND", b"")
+
+
+def truncated_jpeg(size: tuple[int, int] = (256, 256), keep: float = 0.5) -> bytes:
+    """A noisy RGB JPEG cut to `keep` of its length (its end-of-image marker gone)."""
+    noise = np.random.default_rng(3).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    data = png_bytes(noise, "JPEG", quality=90)
+    return data[: int(len(data) * keep)]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from driftmon.errors import ImageTooLarge, ImageUnreadable
-from driftmon.images import decode_image, read_header
-from tests.imaging import huge_png_header, png_bytes
+from driftmon.images import check_image, decode_image, read_header
+from tests.imaging import header_only_png, huge_png_header, png_bytes, truncated_jpeg
 
 
 @pytest.mark.parametrize(
@@ -65,3 +67,29 @@ def test_formats_decode_to_rgb(name: str, data: bytes, pixel: tuple[int, int, in
     assert image.shape == (8, 8, 3)
     assert image.dtype == np.uint8
     assert tuple(int(v) for v in image[4, 4]) == pytest.approx(pixel, abs=1)
+
+
+def test_a_png_header_without_pixel_data_is_unreadable_not_a_crash() -> None:
+    """D3: 45 bytes (signature, IHDR, IEND): a clear rejection, never PIL's IndexError."""
+    data = header_only_png()
+    assert len(data) == 45
+    with pytest.raises(ImageUnreadable, match="no pixel data"):
+        check_image(data)
+    with pytest.raises(ImageUnreadable):
+        decode_image(data)
+
+
+def test_a_truncated_jpeg_is_refused_by_the_structural_check() -> None:
+    """W7: a JPEG cut short is refused at the door, without decoding; the whole one passes."""
+    with pytest.raises(ImageUnreadable, match="truncated JPEG"):
+        check_image(truncated_jpeg())
+    assert check_image(truncated_jpeg(keep=1.0)).format == "JPEG"
+
+
+@pytest.mark.parametrize("check", [read_header, check_image, decode_image])
+def test_exactly_max_pixels_is_accepted_and_one_more_is_not(check: Any) -> None:
+    """The limit is inclusive: 20×20 = 400 pixels passes a 400 limit and fails a 399 one."""
+    data = png_bytes(np.zeros((20, 20, 3), np.uint8))
+    check(data, max_pixels=400)
+    with pytest.raises(ImageTooLarge, match="400 pixels exceeds the limit of 399"):
+        check(data, max_pixels=399)
