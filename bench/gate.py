@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from driftmon.config import load_config
 from driftmon.demo.generator import DEMO_PROMPTS, render_scene
+from driftmon.expectations import expected_lines
 from driftmon.gate.cli import build_backend
 from driftmon.gate.run import GateOptions, run_gate
 from driftmon.images import load_image_file
-from driftmon.prompts import expected_lines
 
 
 def render(root: Path, count: int) -> tuple[Path, Path, list[tuple[Path, str]]]:

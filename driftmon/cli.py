@@ -17,9 +17,9 @@ from rich.table import Table
 
 from driftmon import __version__
 from driftmon.errors import ConfigError, DriftmonError, ImageRejected
+from driftmon.expectations import expected_lines
 from driftmon.images import DEFAULT_MAX_PIXELS, load_image_file
 from driftmon.logs import colour_wanted, route_library_warnings
-from driftmon.prompts import expected_lines
 from driftmon.rules.cli import baseline_app, rules_app
 from driftmon.scoring.engine.cli import app as models_app
 

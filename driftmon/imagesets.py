@@ -33,7 +33,7 @@ from typing import Any
 from PIL import Image
 
 from driftmon.errors import ConfigError
-from driftmon.prompts import expected_lines
+from driftmon.expectations import expected_lines
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MANIFEST_NAMES = ("manifest.jsonl",)

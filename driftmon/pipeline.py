@@ -27,9 +27,9 @@ from prometheus_client import Counter
 
 from driftmon.artifacts import Artifacts
 from driftmon.errors import DriftmonError, ImageRejected
+from driftmon.expectations import expected_lines
 from driftmon.images import decode_image
 from driftmon.metrics import Metrics
-from driftmon.prompts import expected_lines
 from driftmon.samples import ReadingSink, Sample, ScoredSample
 from driftmon.scoring.scorer import Scorer, ScoreResult, detections_json
 from driftmon.store import Store, reading_values

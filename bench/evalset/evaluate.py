@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from driftmon.prompts import expected_lines
+from driftmon.expectations import expected_lines
 from driftmon.scoring.text import score_text
 
 DATA = Path(__file__).resolve().parent / "data"

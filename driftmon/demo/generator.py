@@ -48,8 +48,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from driftmon.expectations import expected_lines
 from driftmon.http import make_client
-from driftmon.prompts import expected_lines
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 INK = (24, 22, 30)

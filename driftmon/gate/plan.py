@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from driftmon.errors import ConfigError
-from driftmon.prompts import expected_lines
+from driftmon.expectations import expected_lines
 
 SIDES = ("baseline", "candidate")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftmon.counts import expected_counts, is_plural, parse_counts, singular
+from driftmon.expectations import expected_counts, is_plural, parse_counts, singular
 
 COUNTED = [
     ("three cats", {"cat": 3}),

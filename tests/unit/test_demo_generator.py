@@ -26,7 +26,7 @@ from driftmon.demo import (
     render_scene,
 )
 from driftmon.demo.generator import BOARD, fit_text
-from driftmon.prompts import expected_lines
+from driftmon.expectations import expected_lines
 from driftmon.sources import generator_config, make_generator
 from driftmon.sources.generators import PROBE_USER_AGENT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftmon.prompts import expected_lines
+from driftmon.expectations import expected_lines
 
 CASES = [
     ('a sign that says "OPEN 24 HOURS"', ("OPEN 24 HOURS",)),

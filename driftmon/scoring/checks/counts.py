@@ -4,7 +4,7 @@ driftmon.scoring.objects); the detector runs once per batch."""
 from __future__ import annotations
 
 from driftmon.config import CompositionConfig
-from driftmon.counts import expected_counts
+from driftmon.expectations import expected_counts
 from driftmon.scoring.checks.base import Batch, Finding
 from driftmon.scoring.objects import CountResult, ObjectDetector, count_objects
 
