@@ -29,6 +29,7 @@ from driftmon.config_base import (
 from driftmon.defaults import PROBES_FILE, RULES_DIR
 from driftmon.errors import ConfigError
 from driftmon.sources.base import GeneratorConfigBase, default_generator_config, generator_union
+from driftmon.sources.tap.config import TapConfig
 
 __all__ = ["ENV_PREFIX", "Config", "Seconds", "Section", "format_validation_errors", "load_config"]
 
@@ -81,6 +82,8 @@ class ProbeConfig(Section):
 class SourcesConfig(Section):
     push: PushConfig = PushConfig()
     probe: ProbeConfig = ProbeConfig()
+    #: the transparent proxy in front of the generator (docs/tap.md)
+    tap: TapConfig = TapConfig()
 
 
 class CompositionConfig(Section):
@@ -144,6 +147,10 @@ class ScoringConfig(Section):
     case_sensitive: bool = False
     #: a sample whose text fidelity is below this keeps its image and overlay as artifacts
     failing_below: float = Field(0.85, ge=0.0, le=1.0)
+    #: RapidOCR as a second reader: on images the first fails (on_fail), on every image, or off
+    second_reader: Literal["on_fail", "always", "off"] = "on_fail"
+    #: compare accent-folded text: when the reader lacks a letter of the expected text (auto)
+    fold_accents: Literal["auto", "always", "never"] = "auto"
     composition: CompositionConfig = CompositionConfig()
 
 

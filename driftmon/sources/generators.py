@@ -101,6 +101,25 @@ def lookup(data: Any, dotted: str) -> Any:
     return node
 
 
+def lookup_all(data: Any, dotted: str) -> list[Any]:
+    """Every value at a dotted path where ``*`` stands for each item of a list (``data.*.url``);
+    without ``*`` the one value `lookup` finds; [] where nothing is found (pure)."""
+    head, star, tail = dotted.partition("*")
+    if not star:
+        try:
+            return [lookup(data, dotted)]
+        except KeyError:
+            return []
+    try:
+        items = lookup(data, head.rstrip(".")) if head else data
+    except KeyError:
+        return []
+    if not isinstance(items, list):
+        return []
+    rest = tail.lstrip(".")
+    return [found for item in items for found in (lookup_all(item, rest) if rest else [item])]
+
+
 def decode_image(value: Any) -> bytes:
     """Decode a base64 image (a ``data:`` URL prefix is allowed) and check that it is an image."""
     if not isinstance(value, str):
