@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from driftmon.drift import drift_statistic
+from driftmon.drift.statistics import drift_statistic
 from driftmon.durations import format_duration, parse_duration
 from driftmon.rules.baselines import Baselines
 from driftmon.rules.engine import States, evaluate_group, rule_key

@@ -76,7 +76,7 @@ from driftmon.store.spool import Spool
 
 if TYPE_CHECKING:
     from driftmon.alerting.notifier import Notifier
-    from driftmon.embeddings import EmbeddingMonitor
+    from driftmon.drift.monitor import EmbeddingMonitor
     from driftmon.gpu import GpuCollector
     from driftmon.rules.runtime import RuleRuntime
     from driftmon.sources.probe import Prober
@@ -140,8 +140,8 @@ def make_embedding_monitor(
     composition = config.scoring.composition
     if not composition.embedding_drift:
         return None
-    from driftmon.embeddings import EmbeddingMonitor
-    from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
+    from driftmon.drift.embedding import EmbeddingDriftTracker
+    from driftmon.drift.monitor import EmbeddingMonitor
 
     tracker = EmbeddingDriftTracker(
         composition.drift_window,
@@ -150,7 +150,7 @@ def make_embedding_monitor(
         composition.drift_auc_threshold,
         composition.drift_alpha,
     )
-    return EmbeddingMonitor(tracker, metrics, rules, clock)
+    return EmbeddingMonitor(tracker, metrics, rules, clock, rules.baselines.pinned_version)
 
 
 # -- the parts: built without I/O; `start(stack)` opens and registers the teardown ---------------

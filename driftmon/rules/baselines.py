@@ -7,6 +7,8 @@
   one, the one seen last — provided it served at least ``rules.baseline_min_samples`` readings.
   Its samples of the ``rules.baseline_window`` before it was last seen are the reference. This is
   the model-swap case: v2 is compared with what v1 did just before the swap.
+
+Embedding drift (:mod:`driftmon.drift.monitor`) picks its reference version by the same rule.
 """
 
 from __future__ import annotations
@@ -116,6 +118,10 @@ class Baselines:
         self.window = window
         self.pin = pin
         self._versions: dict[str, VersionInfo] | None = None
+
+    def pinned_version(self) -> str | None:
+        """The pinned model version, or None (embedding drift follows the pin too)."""
+        return None if self.pin is None else self.pin.model_version
 
     def refresh(self) -> None:
         """Re-read the model versions seen (call once per evaluation cycle)."""

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from driftmon.drift import drift_statistic
+from driftmon.drift.statistics import drift_statistic
 from driftmon.durations import format_duration
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar, walk
 from driftmon.rules.window import Array, LabelKey, Matchers, label_key

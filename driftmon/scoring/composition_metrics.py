@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
+from driftmon.drift.embedding import METHODS, EmbeddingDrift
 from driftmon.metrics import counter, gauge, histogram
-from driftmon.scoring.embedding_drift import METHODS, EmbeddingDrift
 from driftmon.signals import (
     COMPOSITION,
     COMPOSITION_CHECKS,

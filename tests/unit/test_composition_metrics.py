@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from driftmon.drift.embedding import EmbeddingDrift
 from driftmon.scoring.composition_metrics import CompositionMetrics
-from driftmon.scoring.embedding_drift import EmbeddingDrift
 
 LABELS = {"source": "push", "model_version": "v2"}
 

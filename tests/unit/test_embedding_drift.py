@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from driftmon.scoring.embedding_drift import (
+from driftmon.drift.embedding import (
     EmbeddingDriftTracker,
     classifier_test,
     embedding_drift,
@@ -84,26 +84,27 @@ def test_too_few_rows_is_an_error() -> None:
 
 
 def test_tracker_needs_a_baseline_and_enough_samples() -> None:
-    """Nothing is evaluated before a baseline is set or while a version has too few samples."""
+    """Nothing is evaluated while a version's reference or the version itself has too few samples;
+    a version with no reference is compared with its own first full window."""
     tracker = EmbeddingDriftTracker(window=100, min_samples=20)
     for row in embeddings(30, 3):
         tracker.add("v1", row)
-    assert tracker.evaluate() == {}
-    tracker.baseline_from("v1")
+    assert tracker.evaluate({"v1": "v0"}) == {}
     for row in embeddings(10, 4, shift=0.3):
         tracker.add("v2", row)
-    assert list(tracker.evaluate()) == ["v1"]
+    assert list(tracker.evaluate({"v2": "v1"})) == ["v1"]
 
 
 def test_tracker_flags_the_shifted_version_only() -> None:
-    """Against v1's baseline, an unshifted v1 window is fine and a shifted v2 window drifts."""
+    """Against v0's window, an unshifted v1 window is fine and a shifted v2 window drifts."""
     tracker = EmbeddingDriftTracker(window=200, min_samples=50)
-    tracker.set_baseline(embeddings(200, 10))
+    for row in embeddings(200, 10):
+        tracker.add("v0", row)
     for row in embeddings(200, 11):
         tracker.add("v1", row)
     for row in embeddings(200, 12, shift=0.3):
         tracker.add("v2", row)
-    result = tracker.evaluate()
+    result = tracker.evaluate({"v1": "v0", "v2": "v0"})
     assert not result["v1"].drifted
     assert result["v2"].drifted
 

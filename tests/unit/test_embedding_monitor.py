@@ -1,4 +1,5 @@
-"""Embedding drift in the daemon: the reference is the previous version; results are published."""
+"""Embedding drift in the daemon: the reference is the previous version or the pin; results are
+published."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Mapping
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from driftmon.embeddings import EmbeddingMonitor, reference_version
+from driftmon.drift.embedding import EmbeddingDriftTracker
+from driftmon.drift.monitor import EmbeddingMonitor, reference_version
+from driftmon.rules.window import VersionInfo
 from driftmon.scoring.composition_metrics import CompositionMetrics
-from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
 
 
 class Sink:
@@ -20,12 +22,17 @@ class Sink:
         self.records.append((dict(labels), dict(values)))
 
 
-def test_reference_is_the_version_before_the_newest() -> None:
-    """With v1 then v2 serving, v1 is the reference; a lone version is its own reference."""
-    assert reference_version(["v1", "v2"], {"v1": 60, "v2": 10}, 50) == "v1"
-    assert reference_version(["v1", "v2", "v3"], {"v1": 60, "v2": 70, "v3": 5}, 50) == "v2"
-    assert reference_version(["v1"], {"v1": 60}, 50) == "v1"
-    assert reference_version(["v1"], {"v1": 10}, 50) is None
+def test_reference_is_the_previous_version_or_the_pin() -> None:
+    """Each version's reference is the rules' previous version (first seen before it, seen last,
+    with enough samples), the pinned version while a pin exists; none for the first version."""
+    versions = {"v1": VersionInfo(1, 60, 60), "v2": VersionInfo(61, 130, 70), "v3": VersionInfo(131, 135, 5)}
+    assert reference_version(versions, "v2", None, 50) == "v1"
+    assert reference_version(versions, "v3", None, 50) == "v2"
+    assert reference_version(versions, "v1", None, 50) is None
+    few = {"v1": VersionInfo(1, 10, 10), "v2": VersionInfo(11, 20, 10)}
+    assert reference_version(few, "v2", None, 50) is None
+    assert reference_version(versions, "v3", "v1", 50) == "v1"
+    assert reference_version(versions, "v1", "v1", 50) is None
 
 
 def test_shifted_version_drifts_and_is_published() -> None:
@@ -44,6 +51,7 @@ def test_shifted_version_drifts_and_is_published() -> None:
     monitor.evaluate()
     for _ in range(120):
         monitor.add("v2", rng.normal(0.6, 1.0, 16))
+    assert monitor.references() == {"v1": None, "v2": "v1"}
     results = monitor.evaluate()
     assert results["v2"].drifted
     assert not results["v1"].drifted

@@ -12,12 +12,12 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from driftmon.embeddings import EmbeddingMonitor, reference_version
+from driftmon.drift.embedding import EmbeddingDriftTracker
+from driftmon.drift.monitor import EmbeddingMonitor
 from driftmon.metrics import Metrics
 from driftmon.pipeline import RuleReadings, Scored, ScoreObserver, ScoringWorker
 from driftmon.samples import Sample, SampleMeta, ScoredSample
 from driftmon.scoring.composition_metrics import CompositionMetrics
-from driftmon.scoring.embedding_drift import EmbeddingDriftTracker
 from driftmon.store import Store
 
 EMBEDDING = np.ones(4, dtype=np.float32)
@@ -107,5 +107,5 @@ def test_embedding_monitor_listens_to_embeddings_by_version(tmp_path: Path) -> N
     for _ in range(2):
         monitor.on_scored(Scored(sample, "other", EMBEDDING))
     monitor.on_scored(Scored(sample, "v2", None))
-    assert reference_version(monitor._order, monitor._counts, 2) == "other"
-    assert monitor._counts == {"other": 2}
+    assert monitor.references() == {"other": None}
+    assert {version: info.count for version, info in monitor._versions.items()} == {"other": 2}

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftmon.drift import drift_statistic
+from driftmon.drift.statistics import drift_statistic
 from driftmon.rules.baselines import Baselines, previous_version
 from driftmon.rules.compile import Options, compile_expr
 from driftmon.rules.evaluate import (

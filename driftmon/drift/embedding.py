@@ -17,13 +17,15 @@ Drift by a method = its statistic above the threshold and its p-value below ``al
 alone flags 29% of 50-sample windows and 8.5% of 300-sample windows; with the test, 0% and 1.5%.
 
 :func:`embedding_drift` is pure (values in, values out); :class:`EmbeddingDriftTracker` keeps
-the bounded windows per model version and the baseline.
+the bounded windows per model version and compares each with the window of its reference version
+(chosen by :mod:`driftmon.drift.monitor` with the rules' baseline rule), or, with none, with its
+own first full window.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,9 +89,7 @@ def mean_distance_test(
     return observed, (1 + at_least) / (1 + permutations)
 
 
-def classifier_test(
-    reference: np.ndarray, current: np.ndarray, seed: int = 0
-) -> tuple[float, float]:
+def classifier_test(reference: np.ndarray, current: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """(held-out ROC AUC of a logistic regression telling `current` from `reference`,
     one-sided Mann–Whitney p-value of its held-out scores)."""
     from scipy.stats import mannwhitneyu
@@ -122,14 +122,12 @@ def embedding_drift(
         raise ValueError("embedding drift needs at least 4 reference and 4 current embeddings")
     distance, distance_p = mean_distance_test(reference, current, seed=seed)
     auc, auc_p = classifier_test(reference, current, seed)
-    return EmbeddingDrift(
-        distance, distance_p, auc, auc_p, len(reference), len(current),
-        distance_threshold, auc_threshold, alpha,
-    )
+    sizes = (len(reference), len(current))
+    return EmbeddingDrift(distance, distance_p, auc, auc_p, *sizes, distance_threshold, auc_threshold, alpha)
 
 
 class EmbeddingDriftTracker:
-    """Bounded windows of recent embeddings per model version, compared with a baseline set."""
+    """Bounded windows of recent embeddings per model version, each compared with a reference."""
 
     def __init__(
         self,
@@ -143,7 +141,7 @@ class EmbeddingDriftTracker:
         self.min_samples = max(min_samples, 4)
         self.thresholds = (distance_threshold, auc_threshold, alpha)
         self._recent: dict[str, deque[np.ndarray]] = {}
-        self._baseline: np.ndarray | None = None
+        self._first: dict[str, np.ndarray] = {}
 
     def add(self, model_version: str, embedding: np.ndarray) -> None:
         """Remember one image embedding of `model_version` (oldest dropped past the window)."""
@@ -151,27 +149,27 @@ class EmbeddingDriftTracker:
             np.asarray(embedding, dtype=np.float32)
         )
 
-    def set_baseline(self, embeddings: Sequence[np.ndarray] | np.ndarray) -> None:
-        """Use `embeddings` (e.g. the stored baseline's) as the reference set."""
-        rows = list(embeddings)
-        self._baseline = np.vstack(rows).astype(np.float32) if rows else None
-
-    def baseline_from(self, model_version: str) -> None:
-        """Freeze the current window of `model_version` as the baseline."""
-        self.set_baseline(list(self._recent.get(model_version, ())))
-
     def recent(self, model_version: str) -> np.ndarray:
         """The window of `model_version` as an n × d array (0 rows when none)."""
         rows = list(self._recent.get(model_version, ()))
         return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
-    def evaluate(self) -> dict[str, EmbeddingDrift]:
-        """Drift of each model version with enough samples; empty until a baseline is set."""
-        baseline = self._baseline
-        if baseline is None or len(baseline) < self.min_samples:
-            return {}
-        return {
-            version: embedding_drift(baseline, self.recent(version), *self.thresholds)
-            for version, rows in self._recent.items()
-            if len(rows) >= self.min_samples
-        }
+    def _baseline(self, model_version: str, reference: str | None) -> np.ndarray:
+        """`reference`'s window; with no reference, the version's own first full window (frozen)."""
+        if reference is not None:
+            return self.recent(reference)
+        if model_version not in self._first:
+            self._first[model_version] = self.recent(model_version)
+        return self._first[model_version]
+
+    def evaluate(self, references: Mapping[str, str | None]) -> dict[str, EmbeddingDrift]:
+        """Drift of each version with enough samples against its reference in `references` (a
+        missing or None entry: its own first full window); skipped while the reference is short."""
+        results = {}
+        for version, rows in self._recent.items():
+            if len(rows) < self.min_samples:
+                continue
+            baseline = self._baseline(version, references.get(version))
+            if len(baseline) >= self.min_samples:
+                results[version] = embedding_drift(baseline, self.recent(version), *self.thresholds)
+        return results
