@@ -220,6 +220,17 @@ def _load_config_or_exit(path: Path | None) -> Any:
         raise typer.Exit(2) from exc
 
 
+def _preflight_or_exit(settings: Any, code: int) -> None:
+    """`driftmon.preflight`'s problems, one line each, then exit `code`; nothing when there are none."""
+    from driftmon.preflight import preflight
+
+    problems = preflight(settings)
+    for problem in problems:
+        say(problem)
+    if problems:
+        raise typer.Exit(code)
+
+
 @app.command()
 def run(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file.")] = None,
@@ -233,7 +244,8 @@ def run(
 
     settings = _load_config_or_exit(config)
     configure_logging(settings.logging.level, settings.logging.format)
-    try:  # a broken rule, probe, secret or token file stops the start (read in `serve`)
+    _preflight_or_exit(settings, 2)
+    try:  # what preflight cannot foresee (a port in use, a model missing) stops the start too
         asyncio.run(Daemon(settings, port=port).serve())
     except DriftmonError as exc:
         raise fail(str(exc), 2) from exc
@@ -276,14 +288,16 @@ def demo(
 
 @config_app.command("check")
 def config_check(path: Annotated[Path, typer.Argument(help="YAML configuration file.")]) -> None:
-    """Validate a configuration file (and DRIFTMON_* variables); exit 1 naming each error."""
+    """Validate a configuration file (and DRIFTMON_* variables) as `driftmon run` does: rule,
+    probe, token and key files, writable directories; exit 1 naming each error."""
     from driftmon.config import load_config
 
     try:
-        load_config(path)
+        settings = load_config(path)
     except ConfigError as exc:
         say(str(exc))
         raise typer.Exit(1) from exc
+    _preflight_or_exit(settings, 1)
     stdout.print(f"{path}: ok", markup=False, highlight=False)
 
 
