@@ -168,11 +168,6 @@ def max_window(node: Compiled) -> float:
     return max((n.window for n in walk(node) if isinstance(n, Agg)), default=0.0)
 
 
-def uses_baseline(node: Compiled) -> bool:
-    """Whether the expression compares against a baseline."""
-    return any(isinstance(n, BaselineAgg | Drift) for n in walk(node))
-
-
 class _Compiler:
     def __init__(self, options: Options) -> None:
         self.options = options

@@ -20,12 +20,10 @@ from driftmon.signals import (
     EMBEDDING_DRIFT,
     EMBEDDING_DRIFT_DETECTED,
     EMBEDDING_DRIFT_THRESHOLD,
-    SAMPLE_LABELS,
     Signal,
     of,
 )
 
-LABELS = SAMPLE_LABELS
 #: the score names counted by driftmon_composition_checks_total's `check` label
 CHECKS = tuple(s.name for s in of(COMPOSITION))
 #: composition scores with a family of their own

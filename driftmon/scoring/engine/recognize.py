@@ -44,11 +44,6 @@ class Reading:
     confidence: float
 
 
-def grey_of(image: np.ndarray) -> np.ndarray:
-    """EasyOCR's grey image: it converts RGB input with OpenCV's BGR weights, and so do we."""
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
 def _aspect(width: int, height: int) -> float:
     ratio = width / height
     return 1.0 / ratio if ratio < 1.0 else ratio
