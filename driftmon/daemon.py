@@ -18,6 +18,8 @@ teardown, so a failed start undoes exactly what was done, and shutdown is the st
     5  scoring      artifacts directory, scoring worker (not       —
                     started), intake, embedding monitor
     6  http         read the token file, build the app             —
+    6b tap          (`sources.tap.enabled`) bind the tap's port    stop accepting, requests in flight
+                    and proxy to the generator at once             get 5 s, offer what was copied
     7  probes       read the probe file, build the generator       —
     8  scheduler    add the periodic jobs, start the scheduler     no new runs; a run in flight gets
                                                                    5 s, then it is cancelled
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
     from driftmon.gpu import GpuCollector
     from driftmon.rules.runtime import RuleRuntime
     from driftmon.sources.probe import Prober
+    from driftmon.sources.tap import Tap
 
 log = structlog.get_logger("driftmon.daemon")
 
@@ -372,6 +375,29 @@ class ProbePart:
             await self.prober.shutdown()
 
 
+class TapPart:
+    """Step 6b: the tap (`sources.tap`), listening before the models load; its teardown stops
+    it after the scoring thread has drained (the generator stays reachable meanwhile)."""
+
+    tap: Tap | None = None
+
+    def __init__(self, daemon: Daemon, port: int | None) -> None:
+        self.daemon = daemon
+        self.port = port
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        config = self.daemon.config.sources.tap
+        if not config.enabled:
+            return
+        from driftmon.sources.tap import Tap
+
+        daemon = self.daemon
+        self.tap = Tap(
+            config, daemon.intake.offer, count=daemon.metrics.count, registry=daemon.registry, port=self.port
+        )
+        await self.tap.start(stack)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server without its signal capture: it re-raises SIGTERM when `serve` returns,
     which would kill the process before the daemon's ordered shutdown has run."""
@@ -401,6 +427,7 @@ class Daemon:
         scorer_factory: Callable[[], Scorer] | None = None,
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
+        tap_port: int | None = None,
     ) -> None:
         self.config = config
         self.port = config.server.port if port is None else port
@@ -417,6 +444,7 @@ class Daemon:
         self.scoring = ScoringPart(self, scorer_factory)
         self.http = HttpPart(self)
         self.probes = ProbePart(self, transport)
+        self.tap_part = TapPart(self, tap_port)
         self._stop_requested = False
 
     # -- the parts' objects, once their step has run -------------------------------------------
@@ -462,6 +490,7 @@ class Daemon:
             ("notifier", self.notifier_part.start),
             ("scoring", self.scoring.start),
             ("http", self.http.start),
+            ("tap", self.tap_part.start),
             ("probes", self.probes.start),
             ("scheduler", self.start_scheduler),
             ("scoring thread", self.scoring.start_thread),

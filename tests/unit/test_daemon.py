@@ -147,7 +147,7 @@ async def test_parts_start_in_order_and_unwind_in_reverse(
         ("store", False, False),
     ]
     assert [name for name, _ in daemon.steps()] == [
-        "store", "gpu", "rules", "notifier", "scoring", "http", "probes", "scheduler",
+        "store", "gpu", "rules", "notifier", "scoring", "http", "tap", "probes", "scheduler",
         "scoring thread", "probe job",
     ]  # fmt: skip
 
