@@ -57,6 +57,8 @@ BOARD = (246, 241, 226)
 FRAME = (92, 64, 40)
 #: latency jitter: ± this share of the model's latency, drawn from a seeded generator
 JITTER = 0.15
+#: the sampler the synthetic generator reports (it has none; a real one would)
+DEFAULT_SAMPLER = "Euler a"
 MIN_SIDE, MAX_SIDE = 64, 2048
 DEMO_SERVICE = "demo-generator"
 
@@ -302,6 +304,8 @@ class Rendered:
     seed: int
     steps: int
     size: tuple[int, int]
+    #: the simulated compute time (what a GPU would be busy for), reported as X-GPU-Seconds
+    gpu_seconds: float = 0.0
 
 
 class DemoGenerator:
@@ -406,6 +410,7 @@ class DemoGenerator:
             seed=seed,
             steps=steps,
             size=size,
+            gpu_seconds=target,
         )
         self.served[version] += 1
         if push and self._client is not None and self._push_rng.random() < self.push_ratio:
@@ -548,8 +553,19 @@ async def openai_generations(request: Request) -> JSONResponse:
     outputs = [await generator.generate(prompt, seed + i, size, push=push) for i in range(count)]
     version = outputs[0].model_version
     data = [{"b64_json": base64.b64encode(o.png).decode("ascii"), "revised_prompt": prompt} for o in outputs]
-    payload = {"created": int(time.time()), "data": data, "model_version": version}
-    return JSONResponse(payload, headers={"X-Model-Version": version})
+    payload = {
+        "created": int(time.time()),
+        "data": data,
+        "model_version": version,
+        "steps": outputs[0].steps,
+        "sampler": DEFAULT_SAMPLER,
+    }
+    return JSONResponse(payload, headers={"X-Model-Version": version, **_gpu_header(outputs)})
+
+
+def _gpu_header(outputs: list[Rendered]) -> dict[str, str]:
+    """``X-GPU-Seconds``: the simulated compute of the request's images."""
+    return {"X-GPU-Seconds": f"{sum(o.gpu_seconds for o in outputs):.6f}"}
 
 
 def _a1111_params(body: dict[str, Any]) -> dict[str, Any]:
@@ -564,7 +580,7 @@ def _a1111_params(body: dict[str, Any]) -> dict[str, Any]:
         "steps": _int(body, "steps", 20, 1, 150),
         "batch_size": _int(body, "batch_size", 1, 1, 4),
         "n_iter": 1,
-        "sampler_name": str(body.get("sampler_name") or "Euler a"),
+        "sampler_name": str(body.get("sampler_name") or DEFAULT_SAMPLER),
     }
 
 
@@ -593,7 +609,7 @@ async def a1111_txt2img(request: Request) -> JSONResponse:
     }
     images = [base64.b64encode(o.png).decode("ascii") for o in outputs]
     payload = {"images": images, "parameters": params, "info": json.dumps(info)}
-    return JSONResponse(payload, headers={"X-Model-Version": version})
+    return JSONResponse(payload, headers={"X-Model-Version": version, **_gpu_header(outputs)})
 
 
 async def get_model(request: Request) -> JSONResponse:

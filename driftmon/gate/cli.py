@@ -63,6 +63,15 @@ def gate(
     timeout: Annotated[
         float | None, typer.Option(help="Seconds per generation (default: the adapter's).")
     ] = None,
+    tokenizer_baseline: Annotated[
+        Path | None, typer.Option(help="The baseline's tokenizer directory (the token contract).")
+    ] = None,
+    tokenizer_candidate: Annotated[
+        Path | None, typer.Option(help="The candidate's tokenizer directory (the token contract).")
+    ] = None,
+    qps: Annotated[
+        float, typer.Option(min=0.0, help="Images per second the GPU-hours projection assumes.")
+    ] = 1.0,
 ) -> None:
     """Compare a candidate generator with a baseline, paired by prompt and seed.
 
@@ -94,6 +103,9 @@ def gate(
             failing_below=settings.scoring.failing_below,
             max_pixels=settings.scoring.max_pixels,
             batch_size=settings.scoring.batch_size,
+            tokenizer_baseline=tokenizer_baseline,
+            tokenizer_candidate=tokenizer_candidate,
+            qps=qps,
         )
         report = run_gate(options, build_backend(settings))
     except (ConfigError, DriftmonError) as exc:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from driftmon.errors import GeneratorError
+from driftmon.gate.costs import CURRENT, Reported, ReportingTransport
 from driftmon.gate.plan import Job, Outcome
 from driftmon.gate.sources import DirectorySource, GeneratorSource
 
@@ -35,6 +37,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an encoded image's header; None when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return int(image.width), int(image.height)
+    except (OSError, ValueError):
+        return None
+
+
 async def _generate_one(
     generator: Any, job: Job, side: str, settings: GenerationSettings, seed_fallback: int
 ) -> Outcome:
@@ -42,6 +55,8 @@ async def _generate_one(
     seed = job.seed if job.seed is not None else seed_fallback
     for attempt in range(settings.retries + 1):
         outcome.attempts = attempt + 1
+        reported = Reported()
+        CURRENT.set(reported)  # this task's own context: filled by ReportingTransport
         try:
             generated = await generator.generate(job.prompt, seed, job.size)
         except GeneratorError as exc:
@@ -54,7 +69,9 @@ async def _generate_one(
         outcome.image_bytes = generated.image_bytes
         outcome.image_sha256 = sha256(generated.image_bytes)
         outcome.latency_seconds = generated.latency_seconds
-        outcome.steps = generated.steps
+        outcome.steps = generated.steps if generated.steps is not None else reported.steps
+        outcome.sampler, outcome.gpu_seconds = reported.sampler, reported.gpu_seconds
+        outcome.image_size = image_size(generated.image_bytes)
         outcome.model_version = generated.model_version
         return outcome
     return outcome  # pragma: no cover - the loop always returns
@@ -76,6 +93,8 @@ def read_directory(source: DirectorySource, jobs: Sequence[tuple[Job, Any]], sid
                 outcome.image_sha256 = sha256(outcome.image_bytes)
                 outcome.latency_seconds = item.latency_seconds
                 outcome.steps = item.steps
+                outcome.sampler = item.sampler
+                outcome.image_size = image_size(outcome.image_bytes)
                 outcome.model_version = item.model_version
         outcomes.append(outcome)
     return outcomes
@@ -94,7 +113,7 @@ async def generate_side(
     """Generate `jobs` through `source`'s adapter, at most `settings.concurrency` at a time."""
     from driftmon.sources.generators import make_generator
 
-    generator = make_generator(source.config, transport=transport)
+    generator = make_generator(source.config, transport=ReportingTransport(source.cost, transport))
     limit = asyncio.Semaphore(settings.concurrency)
 
     async def bounded(job: Job) -> Outcome:

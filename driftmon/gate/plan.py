@@ -55,6 +55,10 @@ class Outcome:
     latency_seconds: float | None = None
     steps: int | None = None
     model_version: str | None = None
+    #: what the generator reported (driftmon.gate.costs) and the image's (width, height)
+    sampler: str | None = None
+    gpu_seconds: float | None = None
+    image_size: tuple[int, int] | None = None
     attempts: int = 0
     scores: dict[str, float | None] = field(default_factory=dict)
     ocr_text: str | None = None
@@ -85,6 +89,9 @@ class Outcome:
             "overlay": self.overlay_path,
             "latency_seconds": self.latency_seconds,
             "steps": self.steps,
+            "sampler": self.sampler,
+            "gpu_seconds": self.gpu_seconds,
+            "image_size": None if self.image_size is None else list(self.image_size),
             "model_version": self.model_version,
             "attempts": self.attempts,
             "scores": self.scores,

@@ -145,3 +145,6 @@ def print_summary(report: GateReport, console: Any) -> None:
     for m in report.metrics:
         if m.note and m.name == "fidelity":
             console.print(f"note: {m.note}", highlight=False)
+    for section in report.sections:
+        for line in section.get("notes") or ():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)

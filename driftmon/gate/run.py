@@ -38,6 +38,10 @@ class GateOptions:
     max_pixels: int = 40_000_000
     batch_size: int = 16
     bootstrap_seed: int = 0
+    #: the token contract's tokenizer directories (n/a without both) and the projection's rate
+    tokenizer_baseline: Path | None = None
+    tokenizer_candidate: Path | None = None
+    qps: float = 1.0
 
 
 def known_metrics(sections: Sequence[Section]) -> set[str]:
@@ -129,7 +133,9 @@ def run_gate(
 ) -> GateReport:
     """Run the gate end to end and write every output under `options.out`."""
     started = time.perf_counter()
-    sections = list(sections) if sections is not None else default_sections()
+    if sections is None:
+        sections = default_sections((options.tokenizer_baseline, options.tokenizer_candidate), options.qps)
+    sections = list(sections)
     rules, baseline, candidate = prepare(options, sections)
     sources: dict[str, Source] = {"baseline": baseline, "candidate": candidate}
     jobs, found = _jobs(options, baseline, candidate)
@@ -162,7 +168,10 @@ def run_gate(
         results=results,
         outcomes=list(pairs),
         errors=errors,
-        sections=[{"name": s.name, "title": s.title, "metrics": list(s.provides)} for s in sections],
+        sections=[
+            {"name": s.name, "title": s.title, "metrics": list(s.provides), "notes": s.notes(data, metrics)}
+            for s in sections
+        ],
         settings=_settings(options, backend.version),
     )
     report.seconds = time.perf_counter() - started
@@ -180,7 +189,14 @@ def _settings(options: GateOptions, version: str) -> dict[str, Any]:
         "failing_below": options.failing_below,
         "concurrency": options.generation.concurrency,
         "retries": options.generation.retries,
+        "qps": options.qps,
+        "tokenizer_baseline": _text(options.tokenizer_baseline),
+        "tokenizer_candidate": _text(options.tokenizer_candidate),
     }
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _write(report: GateReport, options: GateOptions, outcomes: list[Outcome], blocks: list[str]) -> None:

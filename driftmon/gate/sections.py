@@ -1,9 +1,10 @@
 """Report sections: each turns the paired outcomes into metrics (which gate rules read) and HTML.
 
 A section has a `name`, a `title`, the metric names it may produce (`provides`, so a rules file
-can be checked before anything runs), `metrics(data)` and `html(data, metrics)` (an extra block
-for report.html; "" for none). New contracts (token counts, GPU-hours) are new sections appended
-to `default_sections()`.
+can be checked before anything runs), `metrics(data)`, `html(data, metrics)` (an extra block
+for report.html; "" for none) and `notes(data, metrics)` (lines the terminal summary and
+report.json carry; [] for none). The contracts (driftmon/gate/contracts.py: tokens, the cost
+projection) are sections appended in `default_sections()`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from driftmon.gate import stats
@@ -97,6 +99,8 @@ class Section(Protocol):
 
     def html(self, data: GateData, metrics: Sequence[Metric]) -> str: ...
 
+    def notes(self, data: GateData, metrics: Sequence[Metric]) -> list[str]: ...
+
 
 def _ratio(baseline: float | None, candidate: float | None) -> float | None:
     if baseline is None or candidate is None or baseline == 0:
@@ -173,6 +177,9 @@ class QualitySection:
             f"<li><code>{html.escape(key)}</code> {diff:+.3f}</li>" for key, diff in worst if diff < 0
         )
         return f"<h3>Most regressed prompts</h3><ol>{items}</ol>" if items else ""
+
+    def notes(self, data: GateData, metrics: Sequence[Metric]) -> list[str]:
+        return []
 
 
 def regressions(data: GateData) -> list[tuple[str, float]]:
@@ -252,6 +259,9 @@ class CostSection:
     def html(self, data: GateData, metrics: Sequence[Metric]) -> str:
         return ""
 
+    def notes(self, data: GateData, metrics: Sequence[Metric]) -> list[str]:
+        return []
+
 
 def failure_share(outcomes: Sequence[Outcome]) -> float | None:
     """Share of outcomes that failed to generate (or to decode)."""
@@ -260,6 +270,12 @@ def failure_share(outcomes: Sequence[Outcome]) -> float | None:
     return sum(1 for o in outcomes if not o.ok) / len(outcomes)
 
 
-def default_sections() -> list[Section]:
-    """The sections every gate report has, in report order."""
-    return [QualitySection(), CostSection()]
+def default_sections(
+    tokenizers: tuple[Path | None, Path | None] = (None, None), qps: float = 1.0
+) -> list[Section]:
+    """The sections every gate report has, in report order (tokenizers: baseline's, candidate's
+    directories; the token contract is n/a without both)."""
+    from driftmon.gate.contracts import ProjectionSection, TokenSection
+
+    baseline, candidate = tokenizers
+    return [QualitySection(), CostSection(), ProjectionSection(qps), TokenSection(baseline, candidate)]

@@ -9,7 +9,7 @@ DIR                        a directory of images: its ``manifest.jsonl``, or pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from driftmon.errors import ConfigError
+from driftmon.gate.costs import CostFields
 from driftmon.imagesets import ImageItem, load_image_set
 
 _PREFIXES = {"a1111+": "a1111", "http+": "http", "openai+": "openai_images"}
@@ -28,6 +29,8 @@ class GeneratorSource:
 
     spec: str
     config: Any  # the adapter's configuration model (driftmon.sources.base.GENERATOR_KINDS)
+    #: where its responses report steps, sampler and GPU-seconds (a YAML's ``cost:`` mapping)
+    cost: CostFields = field(default_factory=CostFields)
 
     @property
     def label(self) -> str:
@@ -67,11 +70,13 @@ def _from_yaml(path: Path) -> GeneratorSource:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the generator configuration: {exc}") from exc
+    cost = data.pop("cost", None) if isinstance(data, dict) else None
     if isinstance(data, dict) and isinstance(data.get("generator"), dict):
         data = data["generator"]
+        cost = data.pop("cost", cost)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a generator configuration is a mapping (kind, url, ...)")
-    return GeneratorSource(str(path), generator_config(data, str(path)))
+    return GeneratorSource(str(path), generator_config(data, str(path)), CostFields.of(cost, str(path)))
 
 
 def parse_source(spec: str, *, timeout: float | None = None) -> Source:

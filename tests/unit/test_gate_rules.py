@@ -34,6 +34,8 @@ def test_shipped_rules_parse_one_per_line() -> None:
         "margin_violation: diff < 0.05",
         "latency_p95: ratio < 1.5",
         "steps: ratio <= 1",
+        "gpu_hours_per_day: ratio < 1.3",
+        "expected_text_newly_cut: candidate <= 0",
     ]
     assert len({r.line for r in rules}) == len(rules)
 
