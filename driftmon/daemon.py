@@ -48,9 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
-import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
@@ -61,20 +62,22 @@ import anyio
 import httpx
 import structlog
 import uvicorn
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from driftmon.artifacts import Artifacts
 from driftmon.config import Config
 from driftmon.metrics import Metrics
-from driftmon.pipeline import RuleReadings, ScoreListener, ScoreObserver, ScoringWorker
+from driftmon.pipeline import RuleReadings, ScoreListener, ScoreObserver
 from driftmon.samples import SampleMeta
 from driftmon.scheduler import Scheduler
+from driftmon.scorer_process import ChildSettings, ScorerChild, ScorerFromConfig
 from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.scoring.scorer import Scorer
 from driftmon.server import AppState, make_app
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
-from driftmon.store.spool import Spool
+from driftmon.store.journal import Journal, take_over_spool
+from driftmon.supervisor import Recorder, ScoringSupervisor
 
 if TYPE_CHECKING:
     from driftmon.alerting.notifier import Notifier
@@ -89,7 +92,8 @@ log = structlog.get_logger("driftmon.daemon")
 MAINTENANCE_INTERVAL = 600.0
 GPU_SIGNAL_INTERVAL = 15.0
 RULE_TICK = 1.0
-SWITCH_INTERVAL = 0.001
+#: of `server.shutdown_grace`, what the steps unwinding after the scoring drain may take
+SHUTDOWN_RESERVE = 1.0
 PROBE_FIRST_RUN_IN = 1.0
 
 
@@ -111,26 +115,19 @@ def read_token(path: Path | None) -> str | None:
 
 
 def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer]:
-    """Builds the OCR engine and composition checks inside the scoring thread."""
+    """Builds the scorer (driftmon.scoring.factory) inside the scoring thread."""
 
     def build() -> Scorer:
-        from driftmon.scoring.composition import CompositionScorer
-        from driftmon.scoring.ocr import make_ocr_engine
+        from driftmon.scoring.factory import build_scorer
 
-        scoring = config.scoring
-        ocr = make_ocr_engine(
-            scoring.engine, model_dir=scoring.model_dir, device=scoring.device, work_dir=scoring.work_dir
-        )
-        if hasattr(ocr, "max_batch"):
-            ocr.max_batch = scoring.batch_size
-        metrics.track_ocr(ocr)
-        composition = CompositionScorer(scoring.composition, device=ocr.device)
-        metrics.describe_build(ocr_engine=ocr.name, device=ocr.device)
-        return Scorer(
-            ocr,
-            scoring.case_sensitive,
-            composition,
-            lambda stage, seconds: metrics.stage_duration.labels(stage).observe(seconds),
+        def on_engine(ocr: Any) -> None:
+            metrics.track_ocr(ocr)
+            metrics.describe_build(ocr_engine=ocr.name, device=ocr.device)
+
+        return build_scorer(
+            config.scoring,
+            on_stage=lambda stage, seconds: metrics.stage_duration.labels(stage).observe(seconds),
+            on_engine=on_engine,
         )
 
     return build
@@ -240,67 +237,96 @@ class NotifierPart:
 
 
 class ScoringPart:
-    """Step 5 (`start`): the worker, the intake and the listeners; step 9 (`start_thread`): the
-    scoring thread, and the spool of the last shutdown queued again."""
+    """Step 5 (`start`): the intake journal (an old SIGTERM spool taken over), the intake, the
+    listeners and the scoring supervisor; step 9 (`start_thread`): the supervisor's thread, which
+    starts the scorer process (the models load there) and scores what the journal holds."""
 
-    worker: ScoringWorker
+    journal: Journal
+    supervisor: ScoringSupervisor
     intake: Intake
+    artifacts: Artifacts | None
     embeddings: EmbeddingMonitor | None
 
     def __init__(self, daemon: Daemon, scorer_factory: Callable[[], Scorer] | None) -> None:
         self.daemon = daemon
         self.scorer_factory = scorer_factory
-        self.spool = Spool(daemon.config.store.path.parent / "spool")
 
     async def start(self, stack: AsyncExitStack) -> None:
         daemon, config = self.daemon, self.daemon.config
-        artifacts = config.artifacts
-        kept = (
+        artifacts, scoring = config.artifacts, config.scoring
+        self.artifacts = (
             Artifacts(artifacts.dir, artifacts.max_count, artifacts.retention, daemon.clock)
             if artifacts.enabled
             else None
         )
-        rules = daemon.rules
-        self.embeddings = make_embedding_monitor(config, daemon.composition_metrics, rules, daemon.clock)
+        self.journal = Journal(journal_path(config), scoring.queue_size, scoring.queue_max_bytes)
+        stack.callback(self.journal.close)
+        spool = config.store.path.parent / "spool"
+        if spool.is_dir():
+            await anyio.to_thread.run_sync(take_over_spool, spool, self.journal)
+        self.supervisor = ScoringSupervisor(
+            self.journal,
+            ScorerChild(self.scorer_factory or ScorerFromConfig(scoring), child_settings(config)),
+            Recorder(daemon.store, daemon.metrics, self._listeners(), self._listener_errors(), daemon.clock),
+            daemon.metrics,
+            batch_size=scoring.batch_size,
+            batch_timeout=scoring.batch_timeout,
+        )
+        daemon.metrics.track_ocr(self.supervisor.ocr_stats)
+        daemon.metrics.queue_capacity.set(scoring.queue_size)
+        self.intake = Intake(
+            None,
+            daemon.metrics,
+            readings=daemon.rules,
+            max_pixels=scoring.max_pixels,
+            clock=daemon.clock,
+            journal=self.journal,
+            on_journaled=self.supervisor.wake,
+        )
+
+    def _listeners(self) -> list[ScoreListener]:
+        daemon, rules = self.daemon, self.daemon.rules
+        self.embeddings = make_embedding_monitor(
+            daemon.config, daemon.composition_metrics, rules, daemon.clock
+        )
         listeners: list[ScoreListener] = [ScoreObserver(daemon.composition_metrics.observe)]
         if self.embeddings is not None:
             listeners.append(self.embeddings)
         listeners.append(RuleReadings(rules))
-        scoring = config.scoring
-        self.worker = ScoringWorker(
-            self.scorer_factory or make_scorer_factory(config, daemon.metrics),
-            daemon.store,
-            daemon.metrics,
-            kept,
-            listeners=listeners,
-            queue_size=scoring.queue_size,
-            queue_max_bytes=scoring.queue_max_bytes,
-            max_pixels=scoring.max_pixels,
-            cpu_threads=scoring.cpu_threads,
-            batch_size=scoring.batch_size,
-            failing_below=scoring.failing_below,
-            clock=daemon.clock,
+        return listeners
+
+    def _listener_errors(self) -> Callable[[str], None]:
+        counter = Counter(
+            "driftmon_listener_errors",
+            "Exceptions raised by listeners of scored samples (the sample stays scored).",
+            ["listener"],
+            registry=self.daemon.registry,
         )
-        self.intake = Intake(
-            self.worker, daemon.metrics, readings=rules, max_pixels=scoring.max_pixels, clock=daemon.clock
-        )
+        return lambda name: counter.labels(name).inc()
 
     async def start_thread(self, stack: AsyncExitStack) -> None:
-        # the scoring thread holds the GIL in Python stretches; a shorter switch interval lets the
-        # event loop answer between them (intake p99), at a negligible cost in scoring throughput
-        stack.callback(sys.setswitchinterval, sys.getswitchinterval())
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        self.worker.start()
+        self.supervisor.start()
+        self.daemon.metrics.ready.set(1)
         stack.push_async_callback(self._drain)
-        restored = sum(self.intake.requeue(sample) for sample in self.spool.drain())
-        if restored:
-            log.info("spool_restored", samples=restored)
 
     async def _drain(self) -> None:
-        grace = self.daemon.config.server.shutdown_grace
-        spooled = await anyio.to_thread.run_sync(self.worker.stop, grace, self.spool)
-        if spooled:
-            log.warning("samples_spooled", count=spooled, dir=str(self.spool.directory))
+        self.daemon.metrics.ready.set(0)
+        grace = self.daemon.shutdown_time_left()
+        left = await anyio.to_thread.run_sync(self.supervisor.stop, grace)
+        if left:
+            log.warning("samples_left_in_journal", count=left, journal=str(self.journal.path))
+
+
+def journal_path(config: Config) -> Path:
+    """The intake journal: `journal.db` beside the store."""
+    return config.store.path.parent / "journal.db"
+
+
+def child_settings(config: Config) -> ChildSettings:
+    """What the scorer process needs from the configuration."""
+    artifacts, scoring = config.artifacts, config.scoring
+    kept = (str(artifacts.dir), artifacts.max_count, artifacts.retention) if artifacts.enabled else None
+    return ChildSettings(scoring.max_pixels, scoring.failing_below, scoring.cpu_threads, kept)
 
 
 class HttpPart:
@@ -315,7 +341,8 @@ class HttpPart:
     async def start(self, stack: AsyncExitStack) -> None:
         daemon, config = self.daemon, self.daemon.config
         self.state = AppState(
-            worker=daemon.worker,
+            worker=None,
+            scorer_state=daemon.scorer_state,
             store=daemon.store,
             registry=daemon.registry,
             max_body_bytes=config.sources.push.max_body_bytes,
@@ -446,6 +473,7 @@ class Daemon:
         self.probes = ProbePart(self, transport)
         self.tap_part = TapPart(self, tap_port)
         self._stop_requested = False
+        self._stop_at: float | None = None
 
     # -- the parts' objects, once their step has run -------------------------------------------
 
@@ -466,8 +494,12 @@ class Daemon:
         return self.notifier_part.notifier
 
     @property
-    def worker(self) -> ScoringWorker:
-        return self.scoring.worker
+    def supervisor(self) -> ScoringSupervisor:
+        return self.scoring.supervisor
+
+    @property
+    def journal(self) -> Journal:
+        return self.scoring.journal
 
     @property
     def intake(self) -> Intake:
@@ -519,8 +551,9 @@ class Daemon:
         """Record the queue fill, evaluate the rules that are due, hand the alerts to the notifier."""
         try:
             now = self.clock()
-            queue = self.worker.queue
-            self.rules.record(now, {}, {"queue_fill_ratio": queue.qsize() / queue.maxsize})
+            journal = self.journal
+            depth = await anyio.to_thread.run_sync(journal.depth)
+            self.rules.record(now, {}, {"queue_fill_ratio": depth / journal.max_entries})
             alerts = await anyio.to_thread.run_sync(self.rules.evaluate, now)
             await anyio.to_thread.run_sync(self.notifier.submit, alerts, now)
         except Exception as exc:
@@ -540,7 +573,7 @@ class Daemon:
         try:
             cutoff = self.clock() - self.config.store.retention
             removed = await anyio.to_thread.run_sync(self.store.delete_older_than, cutoff)
-            artifacts = self.worker.artifacts
+            artifacts = self.scoring.artifacts
             pruned = await anyio.to_thread.run_sync(artifacts.prune) if artifacts else 0
             if removed or pruned:
                 log.info("retention", samples_removed=removed, artifacts_removed=pruned)
@@ -594,6 +627,8 @@ class Daemon:
     def stop(self) -> None:
         """Ask the server to shut down (what SIGTERM does); during start-up, once it is done."""
         self._stop_requested = True
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
         server = getattr(self.http, "server", None)
         if server is not None:
             server.should_exit = True
@@ -615,12 +650,48 @@ class Daemon:
                 await self.http.server.serve()
         log.info("driftmon_stopped")
 
+    def scorer_state(self) -> dict[str, Any]:
+        """The scorer process's state and the journal's depth, for /readyz's body."""
+        state = self.supervisor.status.as_json()
+        with contextlib.suppress(Exception):
+            state["journal_depth"] = self.journal.depth()
+        return state
+
+    def shutdown_time_left(self) -> float:
+        """What is left of `server.shutdown_grace` since the stop was asked for, less a second
+        for the steps that unwind after scoring."""
+        grace = self.config.server.shutdown_grace
+        spent = 0.0 if self._stop_at is None else time.monotonic() - self._stop_at
+        return max(0.0, grace - spent - SHUTDOWN_RESERVE)
+
+    def on_signal(self) -> None:
+        """SIGTERM/SIGINT: the first stops in order, capped at `server.shutdown_grace` (then the
+        process exits, what is not scored staying in the journal); a second one exits at once."""
+        if self._stop_requested:
+            log.warning("driftmon_exit_now", reason="second signal; the intake journal keeps the rest")
+            os._exit(1)
+        self.stop()
+        grace = self.config.server.shutdown_grace
+        timer = threading.Timer(grace, self._grace_exceeded)
+        timer.daemon = True
+        timer.start()
+
+    def _grace_exceeded(self) -> None:
+        depth: int | str = "unknown"
+        with contextlib.suppress(Exception):
+            depth = self.journal.depth()
+        log.warning("shutdown_grace_exceeded", grace_seconds=self.config.server.shutdown_grace,
+                    left_in_journal=depth)
+        with contextlib.suppress(Exception):
+            self.supervisor.child.kill()
+        os._exit(1)
+
     def _install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT only ask the server to stop (the stack then unwinds in order); SIGHUP
-        reloads the rule files."""
+        """SIGTERM and SIGINT ask the server to stop (the stack then unwinds in order, within
+        `server.shutdown_grace`; a second signal exits at once); SIGHUP reloads the rule files."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.stop)
+                loop.add_signal_handler(sig, self.on_signal)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, self.reload_rules)

@@ -10,14 +10,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 
 from driftmon import __version__
-from driftmon.signals import BY_NAME, SAMPLES, TEXT, Metric, of
+from driftmon.signals import BY_NAME, READERS, SAMPLES, TEXT, Metric, of
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 OUTCOMES = ("scored", "unsampled", "shed", "rejected", "failed")
 #: per-sample text scores exported as histograms (`driftmon_<name>_ratio`)
 TEXT_HISTOGRAMS = tuple(s.name for s in of(TEXT) if s.metric and s.metric.type == "histogram")
-#: per-sample text flags exported as counters of the samples where they hold
-TEXT_COUNTERS = tuple(s.name for s in of(TEXT) if s.metric and s.metric.type == "counter")
+#: per-sample text flags (and the readers' disagreement) exported as counters of the samples where they hold
+TEXT_COUNTERS = tuple(
+    s.name for s in (*of(TEXT), *of(READERS)) if s.metric and s.metric.type == "counter"
+)
 OTHER = "other"
 
 
@@ -125,6 +127,16 @@ class Metrics:
         )
         self.ready = Gauge(
             "driftmon_ready", "1 when models are loaded and the store is open.", registry=registry
+        )
+        self.scorer_up = Gauge(
+            "driftmon_scorer_up",
+            "1 while the scorer process runs with its models loaded (0: starting, restarting).",
+            registry=registry,
+        )
+        self.scorer_restarts = Counter(
+            "driftmon_scorer_restarts_total",
+            "Times the scorer process died, timed out or failed to load and was started again.",
+            registry=registry,
         )
         self.build = Info("driftmon_build", "Build information.", registry=registry)
         self.describe_build()

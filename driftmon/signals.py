@@ -140,6 +140,12 @@ INTAKE = Origin("intake", "each sample offered to intake", "`source`")
 GPU = Origin("gpu", "NVML readings", "`gpu`")
 QUEUE = Origin("queue", "the scoring queue", "—")
 EMBEDDINGS = Origin("embeddings", "the embedding-drift check, per model version", "`model_version`")
+READERS = Origin(
+    "readers", "each sample read by both OCR readers (`scoring.second_reader`)",
+    "`source`, `model_version`, sample labels",
+)
+#: the readers' verdicts (fidelity below `failing_below` or not) differ on a sample
+READER_DISAGREEMENT = "reader_disagreement"
 
 #: driftmon_samples_total: every sample's outcome (the `shed` signal is one of them)
 SAMPLES = Metric(
@@ -314,6 +320,16 @@ CATALOGUE: tuple[Signal, ...] = (
     ),
     Signal("steps", "event", "steps", META, "diffusion steps the sample reports"),
     Signal(
+        READER_DISAGREEMENT, "event", "0/1", READERS,
+        "the first (EasyOCR) and second (RapidOCR) reader's verdicts differ (1) or agree (0); "
+        "the better reading counts, so a sample fails only when both readers fail it",
+        _flag_counter(
+            "driftmon_reader_disagreements_total",
+            "Samples read by both OCR readers whose verdicts (failing or not) differ.",
+        ),
+        none_when="read by one reader only",
+    ),
+    Signal(
         "probe_failure", "event", "0/1", PROBE,
         "the canary probe's generator call failed (1) or returned an image (0)",
         Metric(
@@ -381,6 +397,8 @@ def of(origin: Origin) -> tuple[Signal, ...]:
 TEXT_SCORES = tuple(s.name for s in of(TEXT))
 #: the score names the composition checks fill (None where a check is off or n/a)
 COMPOSITION_SCORES = tuple(s.name for s in of(COMPOSITION))
+#: the score names a scorer with a second reader adds (None where one reader read)
+READER_SCORES = tuple(s.name for s in of(READERS))
 #: every name a rule may use (aliases included)
 RULE_SIGNALS = frozenset(name for s in CATALOGUE for name in s.rule_names)
 #: alias → the signal it means

@@ -23,14 +23,12 @@ def default_out(now: datetime | None = None) -> Path:
 
 def build_backend(config: Any) -> Any:
     """The daemon's scorer (same engine, reader mode, device and batch size), built on first use."""
-    from prometheus_client import CollectorRegistry
+    from functools import partial
 
-    from driftmon.daemon import make_scorer_factory
     from driftmon.gate.scoring import LazyScorer, scorer_version
-    from driftmon.metrics import Metrics
+    from driftmon.scoring.factory import build_scorer
 
-    metrics = Metrics(CollectorRegistry(), config.metrics.max_model_versions)
-    return LazyScorer(make_scorer_factory(config, metrics), scorer_version(config.scoring))
+    return LazyScorer(partial(build_scorer, config.scoring), scorer_version(config.scoring))
 
 
 def gate(
