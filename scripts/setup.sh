@@ -25,5 +25,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch/torchvision are pinned in pyproject; pip takes them from the local wheel cache here
   .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e client --no-deps  # driftmon-client (httpx only), for tests/client
   touch "$stamp"
 fi

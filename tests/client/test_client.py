@@ -11,9 +11,9 @@ import time
 import httpx
 import numpy as np
 import pytest
+from driftmon_client import AsyncDriftmonClient, DriftmonClient
 from PIL import Image
 
-from driftmon_client import AsyncDriftmonClient, DriftmonClient
 from tests.imaging import png_bytes
 
 PNG = png_bytes(np.full((16, 16, 3), 200, np.uint8))

@@ -283,7 +283,7 @@ class AsyncDriftmonClient(_Base):
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
             return True
-        except asyncio.TimeoutError:  # not the builtin before Python 3.11
+        except TimeoutError:  # not the builtin before Python 3.11
             return False
 
     async def aclose(self, timeout: float = 5.0) -> None:
