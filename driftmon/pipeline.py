@@ -159,8 +159,9 @@ class ScoringWorker:
     def submit(self, sample: Sample) -> bool:
         """Queue a sample without blocking; False when the queue is full, by count or by the bytes
         its samples hold (the caller, `Intake`, counts it as shed)."""
+        if not self._reserve(sample):
+            return False  # nothing reserved: nothing to release
         try:
-            self._reserve(sample)
             self.queue.put_nowait(sample)
         except queue.Full:
             self._release(sample)
@@ -172,12 +173,21 @@ class ScoringWorker:
     def _size(sample: Sample) -> int:
         return len(sample.encoded) + (0 if sample.image is None else sample.image.nbytes)
 
-    def _reserve(self, sample: Sample) -> None:
+    def _reserve(self, sample: Sample) -> bool:
+        """Count the sample's bytes as queued, unless they would pass `queue_max_bytes`; one
+        sample on an empty queue is always taken (a limit below one image must not stop scoring)."""
         with self._bytes_lock:
             size = self._size(sample)
             if self._queued_bytes and self._queued_bytes + size > self.queue_max_bytes:
-                raise queue.Full
+                return False
             self._queued_bytes += size
+            return True
+
+    @property
+    def queued_bytes(self) -> int:
+        """The bytes of the samples queued now, as counted against `queue_max_bytes`."""
+        with self._bytes_lock:
+            return self._queued_bytes
 
     def _release(self, sample: Sample) -> None:
         with self._bytes_lock:
