@@ -144,6 +144,9 @@ class ScoringConfig(Section):
     #: a writable directory for EasyOCR's scratch files; default: a fresh temp dir
     work_dir: Path | None = None
     max_pixels: int = Field(40_000_000, gt=0)
+    #: the OCR reads each image at most this many pixels on its longest side, boxes scaled back
+    #: to the original pixels (bounded cost per image); 0: at full size
+    max_side: int = Field(2048, ge=0)
     case_sensitive: bool = False
     #: a sample whose text fidelity is below this keeps its image and overlay as artifacts
     failing_below: float = Field(0.85, ge=0.0, le=1.0)
