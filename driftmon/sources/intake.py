@@ -7,6 +7,12 @@
         raises Shed                 the scoring queue is full (counted `shed`)
     intake.requeue(sample)          a sample spooled at the last shutdown, queued again
 
+With a `journal` (the daemon), a sampled sample is validated and appended to the intake journal
+in one worker thread, off the event loop: `Admitted(sampled=True)` means it is on disk. A full
+journal raises `JournalFull` (429), one that cannot be written `JournalUnavailable` (503); both
+are `Shed`, counted `shed`. `on_journaled()` then wakes the scoring supervisor. Without one (tests,
+the in-process `ScoringWorker`), the sample goes to the worker's in-memory queue.
+
 Push (`POST /v1/samples`), the probes and (later) the tap all come through here and only map
 `Rejected` and `Shed` to their own answers (HTTP 4xx or 429 + Retry-After, a dropped probe).
 Every refusal is counted here, once, in `driftmon_samples_total{source, model_version, outcome}`
@@ -25,11 +31,16 @@ from dataclasses import dataclass
 
 import anyio
 
-from driftmon.errors import ImageRejected, Rejected, Shed
+from driftmon.errors import ImageRejected, JournalUnavailable, Rejected, Shed
 from driftmon.images import check_image
 from driftmon.metrics import Metrics
 from driftmon.pipeline import ScoringWorker, is_sampled
 from driftmon.samples import ReadingSink, Sample, SampleMeta
+from driftmon.sources.bounds import check_meta
+from driftmon.store.journal import Journal
+
+#: after the journal could not be written, intake reports not ready for this long
+UNAVAILABLE_FOR = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +83,20 @@ class Intake:
 
     def __init__(
         self,
-        worker: ScoringWorker,
+        worker: ScoringWorker | None,
         metrics: Metrics,
         *,
         readings: ReadingSink | None = None,
         max_pixels: int = 40_000_000,
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = random.random,
+        journal: Journal | None = None,
+        on_journaled: Callable[[], None] = lambda: None,
     ) -> None:
         self.worker = worker
+        self.journal = journal
+        self.on_journaled = on_journaled
+        self._unavailable_at = float("-inf")
         self.metrics = metrics
         self.readings = readings
         self.max_pixels = max_pixels
@@ -91,9 +107,17 @@ class Intake:
         """Sample, validate (in a worker thread) and queue; raises Rejected or Shed."""
         sample_id = uuid.uuid4().hex
         meta = offer.meta
+        try:
+            check_meta(meta)  # storable and servable, bounded (driftmon/sources/bounds.py)
+        except Rejected:
+            self.metrics.count(offer.source, meta.model_version, "rejected")
+            raise
         if not is_sampled(meta.request_id, offer.sample_ratio, self.random()):
             self.metrics.count(offer.source, meta.model_version, "unsampled")
             return Admitted(sample_id, sampled=False)
+        if self.journal is not None:
+            await self._journal(sample_id, offer)
+            return Admitted(sample_id, sampled=True)
         try:
             # base64, header, pixel limit and structure only: the worker decodes the pixels, so
             # queued samples cost their compressed size and the HTTP path stays cheap
@@ -105,8 +129,50 @@ class Intake:
             raise Shed("scoring queue is full")
         return Admitted(sample_id, sampled=True)
 
+    async def _journal(self, sample_id: str, offer: Offer) -> None:
+        """Validate and append in one worker thread; the sample is on disk when this returns."""
+        assert self.journal is not None
+        journal = self.journal
+
+        def validate_and_append() -> Sample:
+            encoded = image_bytes(offer.image, self.max_pixels)
+            sample = Sample(sample_id, offer.source, self.clock(), offer.meta, None, encoded)
+            journal.append(sample)
+            return sample
+
+        labels = {"source": offer.source, "model_version": offer.meta.model_version}
+        try:
+            sample = await anyio.to_thread.run_sync(validate_and_append)
+        except Rejected:
+            self.metrics.count(offer.source, offer.meta.model_version, "rejected")
+            raise
+        except Shed as exc:
+            if isinstance(exc, JournalUnavailable):
+                self._unavailable_at = time.monotonic()
+            self.metrics.count(offer.source, offer.meta.model_version, "shed")
+            self._signal_shed(self.clock(), labels, True)
+            raise
+        self._signal_shed(sample.received_at, labels, False)
+        self.on_journaled()
+
+    def _signal_shed(self, ts: float, labels: dict[str, str], shed: bool) -> None:
+        if self.readings is not None:
+            self.readings.record(ts, labels, {"shed": 1.0 if shed else 0.0})
+
+    def can_accept(self) -> bool:
+        """Readiness: the journal can be read, has room, and no append failed on I/O lately."""
+        if self.journal is None:
+            return True
+        if time.monotonic() - self._unavailable_at < UNAVAILABLE_FOR:
+            return False
+        try:
+            return self.journal.depth() < self.journal.max_entries
+        except JournalUnavailable:
+            return False
+
     def requeue(self, sample: Sample) -> bool:
         """Queue a sample already taken in (validated); False, counted as shed, when it is full."""
+        assert self.worker is not None, "requeue needs an in-process worker"
         queued = self.worker.submit(sample)
         if not queued:
             self.metrics.count(sample.source, sample.meta.model_version, "shed")

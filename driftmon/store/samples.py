@@ -29,6 +29,8 @@ class Reading:
     ts: float
     labels: Mapping[str, str]
     values: Mapping[str, float | None]
+    #: the scorer that scored it (None: scored before scorer versions were recorded)
+    scorer_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +43,14 @@ class VersionSpan:
     last_seen: float
 
 
-def version_spans(conn: sqlite3.Connection) -> list[VersionSpan]:
-    """Every model version in the samples table, the first seen first."""
+def version_spans(conn: sqlite3.Connection, scorer_version: str | None = None) -> list[VersionSpan]:
+    """Every model version in the samples table, the first seen first; with `scorer_version`,
+    counting only the samples that scorer scored."""
+    where, args = ("", ()) if scorer_version is None else (" WHERE scorer_version = ?", (scorer_version,))
     rows = conn.execute(
         "SELECT model_version, COUNT(*), MIN(ts), MAX(ts) FROM samples"
-        " GROUP BY model_version ORDER BY MIN(ts)"
+        f"{where} GROUP BY model_version ORDER BY MIN(ts)",
+        args,
     ).fetchall()
     return [VersionSpan(row[0], int(row[1]), float(row[2]), float(row[3])) for row in rows]
 
@@ -101,31 +106,21 @@ class Store:
 
     def add(self, sample: ScoredSample) -> None:
         """Insert (or replace) one scored sample."""
-        row = (
-            sample.id,
-            sample.received_at,
-            sample.scored_at,
-            sample.source,
-            sample.meta.model_version,
-            sample.meta.request_id,
-            sample.meta.prompt,
-            sample.expected_text,
-            sample.ocr_text,
-            json.dumps(dict(sample.meta.labels)),
-            sample.meta.latency_seconds,
-            sample.meta.steps,
-            sample.meta.seed,
-            json.dumps(dict(sample.scores)),
-            json.dumps(sample.evidence, default=str),
-            int(sample.failing),
-            sample.image_path,
-            sample.overlay_path,
-        )
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row
-            )
-        )
+        row = _row(sample)
+        self._write(lambda conn: conn.execute(f"INSERT OR REPLACE INTO samples VALUES {_ROW}", row))
+
+    def add_once(self, sample: ScoredSample) -> bool:
+        """Insert one scored sample unless its id has a row already; True when inserted (the
+        daemon's exactly-once commit: the sample id is the journal entry's key)."""
+        row = _row(sample)
+        cursor = self._write(lambda conn: conn.execute(f"INSERT OR IGNORE INTO samples VALUES {_ROW}", row))
+        return cursor.rowcount == 1
+
+    def has(self, sample_id: str) -> bool:
+        """Whether the sample has a row."""
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        return row is not None
 
     def delete_older_than(self, cutoff: float) -> int:
         """Drop samples received before `cutoff`; returns how many."""
@@ -157,7 +152,7 @@ class Store:
         conn = self.connect()
         try:
             query = (
-                "SELECT ts, source, model_version, labels, scores, latency_seconds, steps"
+                "SELECT ts, source, model_version, labels, scores, latency_seconds, steps, scorer_version"
                 " FROM samples WHERE ts >= ?"
             )
             args: tuple[Any, ...] = (since,)
@@ -173,9 +168,37 @@ class Store:
                 values = json.loads(row["scores"])
                 values["latency_seconds"] = row["latency_seconds"]
                 values["steps"] = None if row["steps"] is None else float(row["steps"])
-                yield Reading(row["ts"], labels, values)
+                yield Reading(row["ts"], labels, values, row["scorer_version"])
         finally:
             conn.close()
+
+
+_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def _row(sample: ScoredSample) -> tuple[Any, ...]:
+    """A scored sample as the samples table's row (pure)."""
+    return (
+        sample.id,
+        sample.received_at,
+        sample.scored_at,
+        sample.source,
+        sample.meta.model_version,
+        sample.meta.request_id,
+        sample.meta.prompt,
+        sample.expected_text,
+        sample.ocr_text,
+        json.dumps(dict(sample.meta.labels)),
+        sample.meta.latency_seconds,
+        sample.meta.steps,
+        sample.meta.seed,
+        json.dumps(dict(sample.scores)),
+        json.dumps(sample.evidence, default=str),
+        int(sample.failing),
+        sample.image_path,
+        sample.overlay_path,
+        sample.evidence.get("scorer_version"),  # stamped by the Scorer (driftmon.scoring.scorer)
+    )
 
 
 def _from_row(row: sqlite3.Row) -> ScoredSample:

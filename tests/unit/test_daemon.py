@@ -21,12 +21,12 @@ from driftmon.alerting.notifier import Notifier
 from driftmon.config import Config
 from driftmon.daemon import Daemon
 from driftmon.gpu import GpuCollector
-from driftmon.pipeline import ScoringWorker
 from driftmon.rules.runtime import RuleRuntime
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.scheduler import Scheduler
 from driftmon.sources.probe import Prober
 from driftmon.store import Store
+from driftmon.supervisor import ScoringSupervisor
 from tests.imaging import png_bytes
 
 pytestmark = pytest.mark.anyio
@@ -129,7 +129,7 @@ async def test_parts_start_in_order_and_unwind_in_reverse(
         (RuleRuntime, "close", "rules"),
         (Notifier, "close", "notifier"),
         (Scheduler, "stop", "scheduler"),
-        (ScoringWorker, "stop", "scoring"),
+        (ScoringSupervisor, "stop", "scoring"),
         (Prober, "shutdown", "probes"),
     ):
         spy(cls, method, name)
@@ -188,7 +188,7 @@ async def test_jobs_driven_by_hand_with_a_fake_clock(tmp_path: Path) -> None:
             if name not in skipped:
                 await start(stack)
         await daemon.submit_probe(PNG, SampleMeta(model_version="v1"))
-        assert daemon.worker.queue.qsize() == 1
+        assert daemon.journal.depth() == 1
         with capture_logs() as logs:
             await daemon.rule_tick()
             await daemon.record_gpu_signals()
