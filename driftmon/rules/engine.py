@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
-from driftmon.alerts import Alert, AlertState, fingerprint
+from driftmon.alerts import Alert, fingerprint
 from driftmon.rules.evaluate import BaselineSource, Context, NoBaselines, Vector, WindowView, evaluate
 from driftmon.rules.model import Group, Rule
 from driftmon.rules.window import LabelKey
@@ -36,30 +36,15 @@ Health = Literal["ok", "nodata", "err", "unknown"]
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """One alert instance's state between evaluations."""
+    """One alert instance's state between evaluations: the `Alert` handed to delivery, and since
+    when a firing instance is only held by `keep_firing_for`."""
 
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    state: AlertState
-    active_at: float
-    fired_at: float | None = None
-    resolved_at: float | None = None
-    value: float | None = None
+    alert: Alert
     keep_firing_since: float | None = None
-    last_evaluated_at: float | None = None
 
-    def to_alert(self) -> Alert:
-        """The shared `Alert` value handed to delivery."""
-        return Alert(
-            labels=dict(self.labels),
-            annotations=dict(self.annotations),
-            state=self.state,
-            active_at=self.active_at,
-            fired_at=self.fired_at,
-            resolved_at=self.resolved_at,
-            value=self.value,
-            last_evaluated_at=self.last_evaluated_at,
-        )
+    def update(self, keep_firing_since: float | None = None, **alert: Any) -> Instance:
+        """This instance with `alert`'s fields replaced and `keep_firing_since` set."""
+        return Instance(replace(self.alert, **alert), keep_firing_since)
 
 
 States = dict[str, Instance]
@@ -98,8 +83,8 @@ def step(
     for fp, prev in previous.items():
         if fp in true_now:
             continue
-        if hold_unknown and fp not in false_now and prev.state != "inactive":
-            states[fp] = replace(prev, last_evaluated_at=now)
+        if hold_unknown and fp not in false_now and prev.alert.state != "inactive":
+            states[fp] = prev.update(prev.keep_firing_since, last_evaluated_at=now)
             continue
         kept = _deactivate(rule, prev, now)
         if kept is not None:
@@ -109,29 +94,27 @@ def step(
 
 def _activate(rule: Rule, prev: Instance | None, key: LabelKey, value: float | None, now: float) -> Instance:
     annotations = render_annotations(rule, key, value)
-    if prev is not None and prev.state != "inactive":
-        inst = replace(
-            prev, value=value, annotations=annotations, keep_firing_since=None, last_evaluated_at=now
-        )
+    if prev is not None and prev.alert.state != "inactive":
+        inst = prev.update(value=value, annotations=annotations, last_evaluated_at=now)
     else:
-        inst = Instance(
-            alert_labels(rule, key), annotations, "pending", now, value=value, last_evaluated_at=now
-        )
-    if inst.state == "pending" and now - inst.active_at >= rule.for_:
-        inst = replace(inst, state="firing", fired_at=now)
+        labels = alert_labels(rule, key)
+        inst = Instance(Alert(labels, annotations, "pending", now, value=value, last_evaluated_at=now))
+    if inst.alert.state == "pending" and now - inst.alert.active_at >= rule.for_:
+        inst = inst.update(state="firing", fired_at=now)
     return inst
 
 
 def _deactivate(rule: Rule, prev: Instance, now: float) -> Instance | None:
-    if prev.state == "inactive":
-        resolved = prev.resolved_at if prev.resolved_at is not None else now
+    alert = prev.alert
+    if alert.state == "inactive":
+        resolved = alert.resolved_at if alert.resolved_at is not None else now
         return prev if now - resolved < RESOLVED_RETENTION else None
-    if prev.state == "pending":
+    if alert.state == "pending":
         return None
     since = prev.keep_firing_since if prev.keep_firing_since is not None else now
     if rule.keep_firing_for > 0 and now - since < rule.keep_firing_for:
-        return replace(prev, keep_firing_since=since, last_evaluated_at=now)
-    return replace(prev, state="inactive", resolved_at=now, keep_firing_since=None, last_evaluated_at=now)
+        return prev.update(since, last_evaluated_at=now)
+    return prev.update(state="inactive", resolved_at=now, last_evaluated_at=now)
 
 
 def health_of(vector: Vector) -> Health:

@@ -31,10 +31,11 @@ from typing import Any
 
 import yaml
 
+from driftmon.alerts import Alert
 from driftmon.durations import parse_duration
 from driftmon.errors import RuleError
 from driftmon.rules.baselines import Baselines
-from driftmon.rules.engine import Instance, States, evaluate_group, rule_key
+from driftmon.rules.engine import States, evaluate_group, rule_key
 from driftmon.rules.evaluate import Vector, plan_order_stats
 from driftmon.rules.expr import ExprSyntaxError, Selector, parse
 from driftmon.rules.model import Defaults, RuleSet, load_rules
@@ -113,14 +114,14 @@ def simulate(
     times: list[float],
     baseline_min_samples: int = 100,
     baseline_window: float = 3600.0,
-) -> dict[float, dict[str, list[Instance]]]:
+) -> dict[float, dict[str, list[Alert]]]:
     """Run the engine over `points`; the instances of each rule name at each time in `times`."""
     window = WindowStore(retention=max(ruleset.max_window(), baseline_window) + 3600.0)
     baselines = Baselines(window, baseline_min_samples, baseline_window)
     states: dict[str, States] = {}
     end = max(times, default=0.0)
     step = min((g.interval for g in ruleset.groups), default=60.0)
-    snapshots: dict[float, dict[str, list[Instance]]] = {}
+    snapshots: dict[float, dict[str, list[Alert]]] = {}
     fed, now = 0, 0.0
     wanted = sorted(set(times))
     plan = plan_order_stats(rule.expr for rule in ruleset.rules)
@@ -149,10 +150,10 @@ def _due(now: float, interval: float) -> bool:
     return abs(ratio - round(ratio)) < 1e-9
 
 
-def _by_name(ruleset: RuleSet, states: Mapping[str, States]) -> dict[str, list[Instance]]:
-    out: dict[str, list[Instance]] = {}
+def _by_name(ruleset: RuleSet, states: Mapping[str, States]) -> dict[str, list[Alert]]:
+    out: dict[str, list[Alert]] = {}
     for rule in ruleset.rules:
-        out.setdefault(rule.name, []).extend(states.get(rule_key(rule), {}).values())
+        out.setdefault(rule.name, []).extend(i.alert for i in states.get(rule_key(rule), {}).values())
     return out
 
 
@@ -190,7 +191,7 @@ def _run_test(
     return result
 
 
-def _compare(check: Mapping[str, Any], firing: list[Instance]) -> list[str]:
+def _compare(check: Mapping[str, Any], firing: list[Alert]) -> list[str]:
     name, at = check["alertname"], check["eval_time"]
     expected = check.get("exp_alerts") or []
     got = [{k: v for k, v in i.labels.items() if k != "alertname"} for i in firing]

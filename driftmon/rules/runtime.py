@@ -132,7 +132,7 @@ class RuleRuntime:
         return {
             rule_key(rule): now + max_window(rule.expr)
             for rule in self.ruleset.rules
-            if any(inst.state != "inactive" for inst in self.states.get(rule_key(rule), {}).values())
+            if any(inst.alert.state != "inactive" for inst in self.states.get(rule_key(rule), {}).values())
         }
 
     # ---------------------------------------------------------------------------- data in
@@ -142,10 +142,15 @@ class RuleRuntime:
         return max(ruleset.max_window(), rules.retention, rules.baseline_window)
 
     def hydrate(self, now: float) -> int:
-        """Read the store's samples of the retention span into memory; returns how many."""
+        """Read the store's samples of the retention span into memory; returns how many. Samples
+        another scorer scored (before an upgrade) feed the rules but no automatic baseline."""
+        from driftmon.scoring.factory import configured_version
+
+        scorer = configured_version(self.config.scoring)
         count = 0
         for reading in self.store.iter_readings(now - self.window.retention):
-            self.window.record(reading.ts, reading.labels, reading.values)
+            alike = reading.scorer_version in (None, scorer)  # None: not recorded, taken as alike
+            self.window.record(reading.ts, reading.labels, reading.values, note_version=alike)
             count += 1
         self.window.compact(now)
         return count
@@ -248,7 +253,7 @@ class RuleRuntime:
 
     def current_alerts(self) -> list[Alert]:
         """Every current alert: pending, firing, and resolved ones kept for 15 minutes."""
-        return [inst.to_alert() for states in list(self.states.values()) for inst in list(states.values())]
+        return [inst.alert for states in list(self.states.values()) for inst in list(states.values())]
 
     def alerts(self) -> list[dict[str, Any]]:
         """JSON-able alerts for GET /v1/alerts."""
@@ -295,7 +300,7 @@ class RuleRuntime:
             "lastEvaluation": _iso(status.last_evaluation),
             "evaluationTime": status.duration,
             "nodataElements": status.nodata,
-            "alerts": [alert_json(i.to_alert()) for i in self.states.get(key, {}).values()],
+            "alerts": [alert_json(i.alert) for i in self.states.get(key, {}).values()],
         }
 
     def gauges(self) -> dict[tuple[str, LabelKey], float]:

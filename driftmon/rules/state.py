@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 
+from driftmon.alerts import Alert
 from driftmon.rules.engine import RESOLVED_RETENTION, Instance, States
 from driftmon.store.alert_state import AlertStateRow, AlertStateTable
 
@@ -18,19 +19,19 @@ from driftmon.store.alert_state import AlertStateRow, AlertStateTable
 def _essence(states: Mapping[str, Instance]) -> dict[str, tuple[object, ...]]:
     return {
         fp: (
-            i.state,
-            i.active_at,
-            i.fired_at,
-            i.resolved_at,
+            i.alert.state,
+            i.alert.active_at,
+            i.alert.fired_at,
+            i.alert.resolved_at,
             i.keep_firing_since,
-            tuple(sorted(i.labels.items())),
+            tuple(sorted(i.alert.labels.items())),
         )
         for fp, i in states.items()
     }
 
 
 def _instance(row: AlertStateRow) -> Instance:
-    return Instance(
+    alert = Alert(
         labels=row.labels,
         annotations=row.annotations,
         state=row.state,
@@ -38,15 +39,16 @@ def _instance(row: AlertStateRow) -> Instance:
         fired_at=row.fired_at,
         resolved_at=row.resolved_at,
         value=row.value,
-        keep_firing_since=row.keep_firing_since,
         last_evaluated_at=row.last_evaluated_at,
     )
+    return Instance(alert, row.keep_firing_since)
 
 
 def _row(rule: str, fingerprint: str, i: Instance) -> AlertStateRow:
+    a = i.alert
     return AlertStateRow(
-        rule, fingerprint, i.labels, i.annotations, i.state, i.active_at, i.fired_at, i.resolved_at,
-        i.value, i.keep_firing_since, i.last_evaluated_at,
+        rule, fingerprint, a.labels, a.annotations, a.state, a.active_at, a.fired_at, a.resolved_at,
+        a.value, i.keep_firing_since, a.last_evaluated_at,
     )  # fmt: skip
 
 
@@ -62,7 +64,7 @@ class AlertStateStore:
         out: dict[str, States] = {}
         for row in self._table.rows():
             inst = _instance(row)
-            if inst.state == "inactive" and (inst.resolved_at or 0.0) + RESOLVED_RETENTION <= now:
+            if inst.alert.state == "inactive" and (inst.alert.resolved_at or 0.0) + RESOLVED_RETENTION <= now:
                 continue
             out.setdefault(row.rule, {})[row.fingerprint] = inst
         self._saved = {rule: _essence(states) for rule, states in out.items()}

@@ -157,7 +157,8 @@ def test_a_29f09f2_database_upgrades_in_place_and_its_rows_stay_usable(tmp_path:
     alert_states = AlertStateStore(conn)
     rule_states = alert_states.load(now=T0 + 400.0)["drift/TextFidelityLow"]
     firing = rule_states["fp-1"]
-    assert (firing.state, firing.active_at, firing.fired_at) == ("firing", T0 + 60.0, T0 + 360.0)
+    alert = firing.alert
+    assert (alert.state, alert.active_at, alert.fired_at) == ("firing", T0 + 60.0, T0 + 360.0)
     assert alert_states.save("drift/TextFidelityLow", {**rule_states, "fp-2": firing})
     assert set(AlertStateStore(conn).load(now=T0 + 400.0)["drift/TextFidelityLow"]) == {"fp-1", "fp-2"}
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftmon.rules.engine import RESOLVED_RETENTION, Instance, States, evaluate_group, rule_key, step
+from driftmon.alerts import Alert
+from driftmon.rules.engine import RESOLVED_RETENTION, States, evaluate_group, rule_key, step
 from driftmon.rules.evaluate import Elem
 from driftmon.rules.model import Group, Rule, load_rules
 from driftmon.rules.window import WindowStore
@@ -52,10 +53,11 @@ def run(rule: Rule, truths: list[bool | None], interval: float = 30.0, hold: boo
     return history
 
 
-def only(states: States) -> Instance | None:
-    """The single instance in `states`, or None."""
+def only(states: States) -> Alert | None:
+    """The alert of the single instance in `states`, or None."""
     assert len(states) <= 1
-    return next(iter(states.values()), None)
+    instance = next(iter(states.values()), None)
+    return None if instance is None else instance.alert
 
 
 def test_pending_then_firing_after_for(tmp_path: Path) -> None:
@@ -152,7 +154,7 @@ def test_one_alert_per_label_set(tmp_path: Path) -> None:
     other = (("model_version", "v3"),)
     states = step(rule, {}, {KEY: Elem(0.6, True), other: Elem(0.9, False)}, 0.0)
     states = step(rule, states, {KEY: Elem(0.6, True), other: Elem(0.7, True)}, 30.0)
-    fired = sorted((i.labels["model_version"], i.fired_at) for i in states.values())
+    fired = sorted((a.labels["model_version"], a.fired_at) for a in (i.alert for i in states.values()))
     assert fired == [("v2", 0.0), ("v3", 30.0)]
 
 
@@ -190,7 +192,7 @@ def test_state_machine_invariants(sequence: list[bool | None], for_: str, keep: 
     """For any sequence (with or without the restore grace): never firing → pending; pending only
     with for > 0; resolved only after firing; fired_at never changes while an instance lives."""
     rule = cached_rule(for_, keep)
-    previous: Instance | None = None
+    previous: Alert | None = None
     for states in run(rule, sequence, hold=hold):
         current = only(states)
         if current is not None:
