@@ -74,6 +74,7 @@ from driftmon.scorer_process import ChildSettings, ScorerChild, ScorerFromConfig
 from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.scoring.scorer import Scorer
 from driftmon.server import AppState, make_app
+from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 from driftmon.store.journal import Journal, take_over_spool
@@ -605,10 +606,10 @@ class Daemon:
     def worst_overlay_url(self, labels: Mapping[str, str]) -> str | None:
         """The overlay of the lowest-fidelity recent failing sample of the alert's model version."""
         recent = self.store.recent(100, labels.get("model_version"))
-        failing = [s for s in recent if s.overlay_path and s.scores.get("text_fidelity") is not None]
+        failing = [s for s in recent if s.overlay_path and s.scores.get(TEXT_FIDELITY) is not None]
         if not failing:
             return None
-        worst = min(failing, key=lambda s: s.scores["text_fidelity"] or 0.0)
+        worst = min(failing, key=lambda s: s.scores[TEXT_FIDELITY] or 0.0)
         return f"{self.url}/v1/samples/{worst.id}/overlay.png"
 
     def reload_rules(self) -> bool:

@@ -32,6 +32,7 @@ from driftmon.images import decode_image
 from driftmon.metrics import Metrics
 from driftmon.samples import ReadingSink, Sample, ScoredSample
 from driftmon.scoring.scorer import Scorer, ScoreResult, detections_json
+from driftmon.signals import BLANK, MARGIN_VIOLATION, TEXT_FIDELITY
 from driftmon.store import Store, reading_values
 from driftmon.store.spool import Spool as Spool  # re-exported: the daemon imports it from here
 
@@ -96,11 +97,11 @@ class ScoreObserver:
 
 def is_failing(scores: dict[str, float | None], failing_below: float) -> bool:
     """A sample worth a picture: low fidelity, text in the margin, or a blank frame."""
-    fidelity = scores.get("text_fidelity")
+    fidelity = scores.get(TEXT_FIDELITY)
     return (
         (fidelity is not None and fidelity < failing_below)
-        or scores.get("margin_violation") == 1.0
-        or scores.get("blank") == 1.0
+        or scores.get(MARGIN_VIOLATION) == 1.0
+        or scores.get(BLANK) == 1.0
     )
 
 

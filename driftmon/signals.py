@@ -414,6 +414,24 @@ TABLE_COLUMNS = tuple(
 )
 
 
+def _score(name: str) -> str:
+    """`name`, checked to be a catalogue signal (for the constants below)."""
+    if name not in BY_NAME:
+        raise KeyError(name)
+    return name
+
+
+#: score names read by name outside the checks (comparisons, failing pictures, reports)
+TEXT_FIDELITY = _score("text_fidelity")
+WORD_F1 = _score("word_f1")
+HALLUCINATION = _score("hallucination")
+LEGIBILITY = _score("legibility")
+SAFE_AREA_RATIO = _score("safe_area_ratio")
+CLIP_SCORE = _score("clip_score")
+MARGIN_VIOLATION = _score("margin_violation")
+BLANK = _score("blank")
+
+
 def format_cell(signal: Signal, value: float | bool | None) -> str:
     """A score as `driftmon score`'s table shows it."""
     if value is None:

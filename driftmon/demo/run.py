@@ -30,6 +30,7 @@ from rich.text import Text
 from driftmon.config import Config
 from driftmon.daemon import Daemon
 from driftmon.demo.generator import DemoGenerator, make_generator_app
+from driftmon.signals import MARGIN_VIOLATION, TEXT_FIDELITY
 
 DEMO_RULES = Path(__file__).resolve().parent / "rules.yaml"
 DEMO_PROBES = Path(__file__).resolve().parent / "probes.yaml"
@@ -124,7 +125,7 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     summary = {}
     for version, items in sorted(by_version.items()):
         fidelity = [
-            s["scores"]["text_fidelity"] for s in items if s["scores"].get("text_fidelity") is not None
+            s["scores"][TEXT_FIDELITY] for s in items if s["scores"].get(TEXT_FIDELITY) is not None
         ]
         latency = [s["latency_seconds"] for s in items if s.get("latency_seconds") is not None]
         summary[version] = {
@@ -132,7 +133,7 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "fidelity": statistics.fmean(fidelity) if fidelity else float("nan"),
             "latency_p50": statistics.median(latency) if latency else float("nan"),
             "failing": sum(1 for s in items if s["failing"]) / len(items),
-            "margin": sum(1 for s in items if s["scores"].get("margin_violation") == 1.0) / len(items),
+            "margin": sum(1 for s in items if s["scores"].get(MARGIN_VIOLATION) == 1.0) / len(items),
         }
     return summary
 

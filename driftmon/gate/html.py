@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from driftmon.gate.plan import Outcome
 from driftmon.gate.report import GateReport, fmt, interval
 from driftmon.gate.rules import FAIL, PASS
+from driftmon.signals import TEXT_FIDELITY
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#111827;background:#f9fafb}
@@ -89,7 +90,7 @@ def _figure(side: str, outcome: Outcome | None) -> str:
         why = "no image" if outcome is None else (outcome.error or "not scored")
         return f"<figure><figcaption>{_e(side)}: {_e(why)}</figcaption></figure>"
     picture = outcome.overlay_path or outcome.image_path
-    fidelity = outcome.scores.get("text_fidelity")
+    fidelity = outcome.scores.get(TEXT_FIDELITY)
     caption = f"{side} · fidelity {fmt(fidelity, 2)}"
     if outcome.latency_seconds is not None:
         caption += f" · {outcome.latency_seconds * 1000:.0f} ms"
@@ -104,7 +105,7 @@ def _figure(side: str, outcome: Outcome | None) -> str:
 def _regression(b: Outcome | None, c: Outcome | None) -> float:
     if b is None or c is None:
         return 0.0
-    fb, fc = b.scores.get("text_fidelity"), c.scores.get("text_fidelity")
+    fb, fc = b.scores.get(TEXT_FIDELITY), c.scores.get(TEXT_FIDELITY)
     return 0.0 if fb is None or fc is None else fc - fb
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from driftmon.gate import stats
 from driftmon.gate.plan import Outcome
+from driftmon.signals import HALLUCINATION, LEGIBILITY, MARGIN_VIOLATION, TEXT_FIDELITY, WORD_F1
 
 #: the fidelity drop the report sizes the sample for
 DETECTABLE_DROP = 0.05
@@ -137,11 +138,11 @@ def _paired_metric(
 
 #: metric name, title, how to read the value of one outcome, higher is better
 _QUALITY: tuple[tuple[str, str, Callable[[Outcome], float | None], bool], ...] = (
-    ("fidelity", "text fidelity", lambda o: o.scores.get("text_fidelity"), True),
-    ("word_f1", "word F1", lambda o: o.scores.get("word_f1"), True),
-    ("hallucination", "hallucination", lambda o: o.scores.get("hallucination"), False),
-    ("legibility", "legibility", lambda o: o.scores.get("legibility"), True),
-    ("margin_violation", "margin violations (share)", lambda o: o.scores.get("margin_violation"), False),
+    ("fidelity", "text fidelity", lambda o: o.scores.get(TEXT_FIDELITY), True),
+    (WORD_F1, "word F1", lambda o: o.scores.get(WORD_F1), True),
+    (HALLUCINATION, HALLUCINATION, lambda o: o.scores.get(HALLUCINATION), False),
+    (LEGIBILITY, LEGIBILITY, lambda o: o.scores.get(LEGIBILITY), True),
+    (MARGIN_VIOLATION, "margin violations (share)", lambda o: o.scores.get(MARGIN_VIOLATION), False),
     (
         "failing_share",
         "failing samples (share)",
@@ -186,7 +187,7 @@ def regressions(data: GateData) -> list[tuple[str, float]]:
     """(job key, candidate − baseline fidelity) for scored pairs, most regressed first."""
     found = []
     for b, c in data.scored_pairs():
-        fb, fc = b.scores.get("text_fidelity"), c.scores.get("text_fidelity")
+        fb, fc = b.scores.get(TEXT_FIDELITY), c.scores.get(TEXT_FIDELITY)
         if fb is not None and fc is not None:
             found.append((b.job.key, fc - fb))
     return sorted(found, key=lambda item: item[1])
