@@ -1,8 +1,9 @@
 """HTTP routes (Starlette). Handlers parse and hand off; they never wait on scoring.
 
 A pushed sample goes through the daemon's one door, `Intake.offer` (driftmon.sources.intake),
-which samples, validates, queues and counts; this module only maps its refusals to HTTP:
-`Rejected` → 413 (too many pixels) or 422, `Shed` → 429 with Retry-After.
+which samples, validates, journals and counts; this module only maps its refusals to HTTP:
+`Rejected` → 413 (too many pixels) or 422, `Shed` → 429 with Retry-After (503 when the journal
+cannot be written, `JournalUnavailable`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from driftmon.errors import Rejected, Shed
+from driftmon.errors import JournalUnavailable, Rejected, Shed
 from driftmon.pipeline import ScoringWorker
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.signals import TEXT_FIDELITY
@@ -77,7 +78,7 @@ class AppState:
     Without an `intake`, one is made over `worker` (with `max_pixels`, `rules`, `clock`, `random`).
     """
 
-    worker: ScoringWorker
+    worker: ScoringWorker | None
     store: Store
     registry: CollectorRegistry
     max_body_bytes: int = 20 * 1024 * 1024
@@ -92,9 +93,12 @@ class AppState:
     random: Callable[[], float] = random.random
     extra_ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     intake: Intake = None  # type: ignore[assignment]  # made in __post_init__ when not given
+    #: the scorer process's state for /readyz's body (the daemon); None: the in-process worker
+    scorer_state: Callable[[], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.intake is None:
+            assert self.worker is not None, "give an intake or a worker"
             self.intake = Intake(
                 self.worker,
                 self.worker.metrics,
@@ -188,6 +192,7 @@ async def post_sample(request: Request) -> Response:
       415: {description: unsupported content type}
       422: {description: invalid meta or image}
       429: {description: scoring queue full; retry after Retry-After seconds}
+      503: {description: the intake journal cannot be written; retry after Retry-After seconds}
     """
     state: AppState = request.app.state.driftmon
     if not state.push_enabled:
@@ -323,14 +328,26 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """
-    summary: Readiness (models loaded, store open)
+    summary: Readiness (the intake can accept and journal); the scorer's state is in the body
     responses: {200: {description: ready}, 503: {description: not ready, with reasons}}
     """
     state: AppState = request.app.state.driftmon
+    if state.scorer_state is not None:
+        return await _journal_readiness(state)
+    assert state.worker is not None
     checks = {"models": state.worker.ready.is_set(), **{k: f() for k, f in state.extra_ready_checks.items()}}
     body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
     if state.worker.load_error:
         body["error"] = state.worker.load_error
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+async def _journal_readiness(state: AppState) -> Response:
+    """Ready = the intake can accept and journal; a restarting scorer never flips the status."""
+    assert state.scorer_state is not None
+    intake = await anyio.to_thread.run_sync(state.intake.can_accept)
+    checks = {"intake": intake, **{k: f() for k, f in state.extra_ready_checks.items()}}
+    body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks, "scorer": state.scorer_state()}
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
@@ -368,7 +385,8 @@ async def _rejected(request: Request, exc: Exception) -> Response:
 
 async def _shed(request: Request, exc: Exception) -> Response:
     state: AppState = request.app.state.driftmon
-    return error(429, str(exc), {"Retry-After": str(state.retry_after_seconds)})
+    status = 503 if isinstance(exc, JournalUnavailable) else 429
+    return error(status, str(exc), {"Retry-After": str(state.retry_after_seconds)})
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
