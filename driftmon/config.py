@@ -148,6 +148,9 @@ class ScoringConfig(Section):
     #: a writable directory for EasyOCR's scratch files; default: a fresh temp dir
     work_dir: Path | None = None
     max_pixels: int = Field(40_000_000, gt=0)
+    #: the text encoder's tokenizer (a local transformers directory): each sampled prompt is
+    #: checked for expected text past its limit (`prompt_truncated`); None: off
+    tokenizer_dir: Path | None = None
     #: the OCR reads each image at most this many pixels on its longest side, boxes scaled back
     #: to the original pixels (bounded cost per image); 0: at full size
     max_side: int = Field(2048, ge=0)

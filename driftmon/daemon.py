@@ -79,6 +79,7 @@ from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 from driftmon.store.journal import Journal, take_over_spool
 from driftmon.supervisor import Recorder, ScoringSupervisor
+from driftmon.tokens_live import StepsObserver
 
 if TYPE_CHECKING:
     from driftmon.alerting.notifier import Notifier
@@ -293,6 +294,7 @@ class ScoringPart:
         listeners: list[ScoreListener] = [ScoreObserver(daemon.composition_metrics.observe)]
         if self.embeddings is not None:
             listeners.append(self.embeddings)
+        listeners.append(StepsObserver(daemon.metrics))  # driftmon_generation_steps
         listeners.append(RuleReadings(rules))
         return listeners
 

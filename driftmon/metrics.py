@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 
 from driftmon import __version__
-from driftmon.signals import BY_NAME, READERS, SAMPLES, TEXT, Metric, of
+from driftmon.signals import BY_NAME, PROMPT_TRUNCATED, READERS, SAMPLES, TEXT, Metric, of
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 OUTCOMES = ("scored", "unsampled", "shed", "rejected", "failed")
@@ -98,6 +98,8 @@ class Metrics:
         self.score_histograms = {name: histogram(_metric(name), registry) for name in TEXT_HISTOGRAMS}
         self.score_counters = {name: counter(_metric(name), registry) for name in TEXT_COUNTERS}
         self.latency = histogram(_metric("latency_seconds"), registry)
+        self.steps = histogram(_metric("steps"), registry)
+        self.prompt_truncation = counter(_metric(PROMPT_TRUNCATED), registry)
         self.stage_duration = Histogram(
             "driftmon_scoring_duration_seconds",
             "Time spent scoring a batch, by stage.",
@@ -162,6 +164,7 @@ class Metrics:
     ) -> str:
         """Record one scored sample's scores and latency; returns the (bounded) model_version label."""
         version = self.model_version(model_version)
+        self.observe_contracts(source, version, None, scores.get(PROMPT_TRUNCATED))
         for name, histogram in self.score_histograms.items():
             value = scores.get(name)
             if value is not None:
@@ -174,3 +177,15 @@ class Metrics:
             self.latency.labels(source, version).observe(latency_seconds)
         self.samples.labels(source, version, "scored").inc()
         return version
+
+    def observe_contracts(
+        self, source: str, version: str, steps: int | None, truncated: float | None
+    ) -> None:
+        """The cost and token contracts of one sample: its steps (None: not reported; observed by
+        driftmon.tokens_live.StepsObserver) and whether its expected text was cut (None: not
+        checked; from its scores in `observe_scores`)."""
+        if steps is not None and steps >= 0:
+            self.steps.labels(source, version).observe(steps)
+        if truncated is not None:
+            outcome = "truncated" if truncated == 1.0 else "intact"
+            self.prompt_truncation.labels(source, version, outcome).inc()

@@ -33,6 +33,8 @@ SHARE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 SHARPNESS_BUCKETS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)
 CLIP_SCORE_BUCKETS = (0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 2.5)
 LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 120)
+#: sampling steps: distilled models take 1-8, SD/SDXL schedulers 20-50
+STEPS_BUCKETS = (1, 2, 4, 8, 12, 16, 20, 25, 30, 40, 50, 75, 100, 150)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,12 @@ COMPOSITION = Origin(
     "`source`, `model_version`, sample labels",
 )
 META = Origin("meta", "each scored sample's meta", "`source`, `model_version`, sample labels")
+PROMPT = Origin(
+    "prompt", "each scored sample's prompt, with `scoring.tokenizer_dir` set",
+    "`source`, `model_version`, sample labels",
+)
+#: the sample's expected text falls past the tokenizer's limit (driftmon/tokens_live.py)
+PROMPT_TRUNCATED = "prompt_truncated"
 PROBE = Origin("probe", "each canary probe call", '`source="probe"`, `probe`')
 INTAKE = Origin("intake", "each sample offered to intake", "`source`")
 GPU = Origin("gpu", "NVML readings", "`gpu`")
@@ -318,7 +326,26 @@ CATALOGUE: tuple[Signal, ...] = (
         ),
         _HISTOGRAM,
     ),
-    Signal("steps", "event", "steps", META, "diffusion steps the sample reports"),
+    Signal(
+        "steps", "event", "steps", META, "diffusion steps the sample reports",
+        Metric(
+            "driftmon_generation_steps", "histogram", SAMPLE_LABELS,
+            "Sampling steps reported per sample (pushes, the tap, probes).", STEPS_BUCKETS,
+        ),
+        _HISTOGRAM,
+    ),
+    Signal(
+        PROMPT_TRUNCATED, "flag", "0/1", PROMPT,
+        "the prompt's expected text (quoted spans) falls past the tokenizer's `model_max_length`, "
+        "so the text encoder never sees it (1), or is kept whole (0)",
+        Metric(
+            "driftmon_prompt_truncation_checks_total", "counter", (*SAMPLE_LABELS, "outcome"),
+            "Prompts checked against scoring.tokenizer_dir, by outcome: truncated (expected text "
+            "past the cut) or intact.",
+        ),
+        Export("counter_share", outcome="truncated"),
+        none_when="no `scoring.tokenizer_dir`, or no prompt",
+    ),
     Signal(
         READER_DISAGREEMENT, "event", "0/1", READERS,
         "the first (EasyOCR) and second (RapidOCR) reader's verdicts differ (1) or agree (0); "
