@@ -271,6 +271,30 @@ def latency_panels(y: int) -> list[dict[str, Any]]:
     ]
 
 
+def cost_panels(y: int) -> list[dict[str, Any]]:
+    """The cost contract live (docs/contracts.md): images/s, latency × rate = GPU-seconds per
+    second (an upper bound: latency includes queueing), and sampling steps, per model version."""
+    latency = "driftmon_generation_latency_seconds"
+    rate = f"sum by (model_version) (rate({latency}_count{{{SAMPLE}}}[{RATE}]))"
+    busy = f"sum by (model_version) (rate({latency}_sum{{{SAMPLE}}}[{RATE}]))"
+    return [
+        row("Cost", y),
+        panel("Images per second", [target(rate, "{{model_version}}")], (0, y + 1, 8, 8), unit="short",
+              description="Scored samples that report a latency, per second, by model version."),
+        panel(
+            "GPU-seconds per second (latency × rate)",
+            [target(busy, "{{model_version}}")],
+            (8, y + 1, 8, 8),
+            unit="s",
+            description="Sum of reported latency per second = mean latency × images/s: the GPU time "
+            "a model version takes per second of traffic (an upper bound). A model swap's cost step.",
+        ),
+        panel("Sampling steps (mean)", [target(mean("driftmon_generation_steps", SAMPLE, "model_version"),
+              "{{model_version}}")], (16, y + 1, 8, 8), unit="short",
+              description="Steps reported by pushes, the tap and probes, by model version."),
+    ]  # fmt: skip
+
+
 def alert_panels(y: int) -> list[dict[str, Any]]:
     return [
         row("Alerts and probes", y),
@@ -409,7 +433,7 @@ def gpu_panels(y: int) -> list[dict[str, Any]]:
 
 def build() -> dict[str, Any]:
     """The dashboard as Grafana's JSON model."""
-    panels = quality_panels(0) + latency_panels(34) + alert_panels(43) + gpu_panels(60)
+    panels = quality_panels(0) + latency_panels(34) + cost_panels(43) + alert_panels(52) + gpu_panels(69)
     for number, item in enumerate(panels, start=1):
         item["id"] = number
     return {
