@@ -7,12 +7,17 @@
   one, the one seen last — provided it served at least ``rules.baseline_min_samples`` readings.
   Its samples of the ``rules.baseline_window`` before it was last seen are the reference. This is
   the model-swap case: v2 is compared with what v1 did just before the swap.
+  Like with like: only samples scored by the running scorer (``scorer_version``: driftmon's
+  version and its OCR readers) count as the previous version's, so a version scored before an
+  upgrade is no baseline for one scored after it (the runtime leaves the others out of the
+  version spans when it reads the store: `note_version`).
 
 Embedding drift (:mod:`driftmon.drift.monitor`) picks its reference version by the same rule.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from driftmon.errors import RuleError
 from driftmon.rules.evaluate import Reference
 from driftmon.rules.window import VersionInfo, WindowStore
-from driftmon.store import BaselineTable, PinnedReading, Reading, Store, version_spans
+from driftmon.store import BaselineTable, PinnedReading, Reading, Store, VersionSpan, version_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,21 +140,31 @@ class Baselines:
         previous = previous_version(versions, model_version, self.min_samples)
         if previous is None:
             return None
-        end = versions[previous].last_seen
-        return Reference(self.live, previous, end - self.window, end, "previous")
+        info = versions[previous]
+        end = info.last_seen
+        # no earlier than its first comparable sample: those before were scored by another scorer
+        start = max(end - self.window, math.nextafter(info.first_seen, -math.inf))
+        return Reference(self.live, previous, start, end, "previous")
 
 
-def version_summary(conn: sqlite3.Connection, min_samples: int) -> list[dict[str, object]]:
-    """Model versions in the samples table, oldest first, with their automatic baseline."""
-    spans = version_spans(conn)
-    versions = {s.model_version: VersionInfo(s.first_seen, s.last_seen, s.samples) for s in spans}
+def _infos(spans: Iterable[VersionSpan]) -> dict[str, VersionInfo]:
+    return {s.model_version: VersionInfo(s.first_seen, s.last_seen, s.samples) for s in spans}
+
+
+def version_summary(
+    conn: sqlite3.Connection, min_samples: int, scorer_version: str | None = None
+) -> list[dict[str, object]]:
+    """Model versions in the samples table, oldest first, with their automatic baseline; with
+    `scorer_version`, the baseline is chosen among samples that scorer scored only."""
+    versions = _infos(version_spans(conn))
+    comparable = versions if scorer_version is None else _infos(version_spans(conn, scorer_version))
     return [
         {
             "model_version": name,
             "samples": info.count,
             "first_seen": info.first_seen,
             "last_seen": info.last_seen,
-            "baseline": previous_version(versions, name, min_samples),
+            "baseline": previous_version(comparable, name, min_samples),
         }
         for name, info in versions.items()
     ]

@@ -149,13 +149,15 @@ def list_baselines(
 ) -> None:
     """Show the pinned baseline and the model versions in the store (automatic candidates)."""
     from driftmon.rules.baselines import PinStore, version_summary
+    from driftmon.scoring.factory import configured_version
     from driftmon.store import Store
 
     settings = _config(config)
     conn = Store(settings.store.path).connect()
     try:
         pinned = PinStore(conn).load()
-        versions = version_summary(conn, settings.rules.baseline_min_samples)
+        scorer = configured_version(settings.scoring)
+        versions = version_summary(conn, settings.rules.baseline_min_samples, scorer)
     finally:
         conn.close()
     data = {"pinned": pinned.summary() if pinned else None, "versions": versions}

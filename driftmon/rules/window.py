@@ -110,8 +110,17 @@ class WindowStore:
         self._lock = threading.Lock()
         self._cache: dict[tuple[object, ...], dict[LabelKey, Array]] = {}
 
-    def record(self, ts: float, labels: Mapping[str, str], values: Mapping[str, float | None]) -> None:
-        """Append one reading's values (None and NaN are skipped) under `labels`."""
+    def record(
+        self,
+        ts: float,
+        labels: Mapping[str, str],
+        values: Mapping[str, float | None],
+        *,
+        note_version: bool = True,
+    ) -> None:
+        """Append one reading's values (None and NaN are skipped) under `labels`; unless
+        `note_version` is False its model version's first/last time and count include it (a
+        sample scored by another scorer is kept for rules but is no baseline: rules/baselines.py)."""
         key = label_key(labels)
         with self._lock:
             for signal, value in values.items():
@@ -124,7 +133,7 @@ class WindowStore:
                 series.pending_ts.append(ts)
                 series.pending_values.append(float(value))
             version = labels.get("model_version")
-            if version is not None:
+            if version is not None and note_version:
                 self._note_version(version, ts)
 
     def _note_version(self, version: str, ts: float) -> None:

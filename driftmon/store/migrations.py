@@ -103,8 +103,20 @@ def _v1_tables_of_29f09f2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+#: the scorer_version given to the samples a database held when it gained the column
+EARLIER_SCORER = "earlier/easyocr"
+
+
+def _v2_samples_scorer_version(conn: sqlite3.Connection) -> None:
+    """samples.scorer_version: the scorer that scored each sample (driftmon's version and its OCR
+    readers, e.g. ``0.2.0/easyocr+rapidocr:on_fail``); the samples already there were scored by
+    an earlier driftmon (EasyOCR alone): `EARLIER_SCORER`."""
+    conn.execute("ALTER TABLE samples ADD COLUMN scorer_version TEXT")
+    conn.execute("UPDATE samples SET scorer_version = ?", (EARLIER_SCORER,))
+
+
 #: the store's migrations; the n-th makes schema version n
-STORE_MIGRATIONS: tuple[Migration, ...] = (_v1_tables_of_29f09f2,)
+STORE_MIGRATIONS: tuple[Migration, ...] = (_v1_tables_of_29f09f2, _v2_samples_scorer_version)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

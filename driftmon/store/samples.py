@@ -29,7 +29,7 @@ class Reading:
     ts: float
     labels: Mapping[str, str]
     values: Mapping[str, float | None]
-    #: the scorer that scored it (None: scored before scorer versions were recorded)
+    #: the scorer that scored it (None: not recorded by whoever wrote the row)
     scorer_version: str | None = None
 
 
@@ -45,8 +45,12 @@ class VersionSpan:
 
 def version_spans(conn: sqlite3.Connection, scorer_version: str | None = None) -> list[VersionSpan]:
     """Every model version in the samples table, the first seen first; with `scorer_version`,
-    counting only the samples that scorer scored."""
-    where, args = ("", ()) if scorer_version is None else (" WHERE scorer_version = ?", (scorer_version,))
+    counting only the samples that scorer scored (and those whose scorer was not recorded)."""
+    where, args = (
+        ("", ())
+        if scorer_version is None
+        else (" WHERE scorer_version IS NULL OR scorer_version = ?", (scorer_version,))
+    )
     rows = conn.execute(
         "SELECT model_version, COUNT(*), MIN(ts), MAX(ts) FROM samples"
         f"{where} GROUP BY model_version ORDER BY MIN(ts)",
