@@ -33,6 +33,7 @@ from driftmon.errors import JournalUnavailable, Rejected, Shed
 from driftmon.pipeline import ScoringWorker
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.signals import TEXT_FIDELITY
+from driftmon.sources.bounds import check_json_depth
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 
@@ -142,8 +143,9 @@ def _parse_meta(raw: Any) -> SampleMeta:
 def _from_json(body: bytes) -> tuple[str, SampleMeta]:
     """The base64 image text and the meta; the image is decoded only if the sample is kept."""
     try:
+        check_json_depth(body)
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, Rejected, RecursionError) as exc:
         raise BadRequest(400, f"body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("image_b64"), str):
         raise BadRequest(422, "image_b64: a base64 string is required")
@@ -167,9 +169,14 @@ async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, SampleM
         raise
     except Exception as exc:
         raise BadRequest(400, f"malformed multipart body: {exc}") from exc
+    if meta_text.encode("utf-8", "surrogatepass") not in body:
+        # the form parser falls back to Latin-1 for a field that is not UTF-8: then the text's
+        # UTF-8 bytes are not what was sent
+        raise BadRequest(400, "meta is not valid UTF-8 text")
     try:
+        check_json_depth(meta_text)
         return image, _parse_meta(json.loads(meta_text))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, Rejected, RecursionError) as exc:
         raise BadRequest(400, f"meta is not valid JSON: {exc}") from exc
 
 
