@@ -9,3 +9,5 @@ try:
     __version__ = version(DISTRIBUTION)
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0.0.0+unknown"
+
+__all__ = ["DISTRIBUTION", "__version__"]

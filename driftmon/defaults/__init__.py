@@ -13,3 +13,5 @@ RULES_DIR = DEFAULTS_DIR / "rules"
 PROBES_FILE = DEFAULTS_DIR / "probes.yaml"
 #: `driftmon gate`'s default rules: a copy of rules/gate.yaml
 GATE_FILE = DEFAULTS_DIR / "gate.yaml"
+
+__all__ = ["DEFAULTS_DIR", "GATE_FILE", "PROBES_FILE", "RULES_DIR"]
