@@ -56,7 +56,7 @@ class ScorerState:
 
     def as_json(self) -> dict[str, object]:
         return {"state": self.state, "up": self.state == "up", "restarts": self.restarts,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "pid": self.pid}
 
 
 class Recorder:
