@@ -15,17 +15,20 @@ teardown, so a failed start undoes exactly what was done, and shutdown is the st
                     refill the window from the store
     4  notifier     read receiver secrets, open the outbox,        close its client and the outbox
                     add the `alert-delivery` job
-    5  scoring      artifacts directory, scoring worker (not       —
-                    started), intake, embedding monitor
+    5  scoring      artifacts directory, the intake journal (an    close the journal
+                    old SIGTERM spool taken over), the intake,
+                    the scoring supervisor (not started)
     6  http         read the token file, build the app             —
     6b tap          (`sources.tap.enabled`) bind the tap's port    stop accepting, requests in flight
                     and proxy to the generator at once             get 5 s, offer what was copied
     7  probes       read the probe file, build the generator       —
     8  scheduler    add the periodic jobs, start the scheduler     no new runs; a run in flight gets
                                                                    5 s, then it is cancelled
-    9  scoring      start the scoring thread (models load in it),  score what is queued until
-       thread       requeue what the last shutdown spooled         `server.shutdown_grace`, then spool
-                                                                   the rest (scored after the next start)
+    9  scoring      start the supervisor's thread: it spawns the   finish the batch in flight if it
+       thread       scorer process (models load there) and feeds   ends within what is left of
+                    it batches claimed from the journal            `server.shutdown_grace`, else kill
+                                                                   the child; the rest stays in the
+                                                                   journal (a log line counts it)
     10 probe job    the first round 1 s after start                no new rounds; a round in flight
                                                                    gets 5 s; close the generator client
     then serve      bind the port, serve until SIGTERM, SIGINT     stop accepting, finish requests in
@@ -40,8 +43,14 @@ enabled), `alert-delivery` every second and at once when something is queued, `d
 every `sources.probe.interval`. While the scoring thread drains (step 9's teardown) the rules,
 the notifications and the GPU signals keep running; the probes have already stopped.
 
-SIGTERM and SIGINT ask the server to stop (then everything above unwinds in order); SIGHUP
-reloads the rule files. A signal during start-up stops the daemon as soon as the start is done.
+SIGTERM and SIGINT ask the server to stop (then everything above unwinds in order); the whole
+shutdown is capped at `server.shutdown_grace` (past it the process exits, the journal keeping
+what is not scored) and a second SIGTERM/SIGINT exits at once. SIGHUP reloads the rule files. A
+signal during start-up stops the daemon as soon as the start is done.
+
+This process never imports torch: the scorer process (driftmon.scorer_process, spawned and
+supervised by driftmon.supervisor) owns the models and the GPU; a crash, OOM kill or hang there
+restarts it with backoff and never takes intake, metrics, rules, alerting or probes down.
 """
 
 from __future__ import annotations
