@@ -13,11 +13,17 @@ DriftmonError                 base of everything below; never escapes the daemon
 │                             error (HTTP 503 + Retry-After, still counted `shed`)
 ├── ModelUnavailable          OCR or model weights cannot be found or loaded
 ├── RuleError                 a rule file is invalid (names file:line:col)
+│   ├── ExprSyntaxError       a rule expression cannot be parsed or means nothing (carries `pos`)
+│   ├── TemplateError         an annotation template cannot be parsed (carries `pos`)
+│   └── Unexportable          a rule PromQL over driftmon's metrics cannot express (export skips it)
+├── BadRequest                an HTTP client error: status, message, headers (driftmon/server.py)
 ├── StoreError                the SQLite store failed after its retries
 └── GeneratorError            a probe's call to the generator failed (carries a `reason` label)
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class DriftmonError(Exception):
@@ -85,6 +91,38 @@ class ModelUnavailable(DriftmonError):
 
 class RuleError(DriftmonError):
     """A rule file is invalid."""
+
+
+class ExprSyntaxError(RuleError):
+    """A syntax or meaning error at `pos` (0-based offset in the expression text)."""
+
+    def __init__(self, pos: int, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = message
+
+
+class TemplateError(RuleError):
+    """A template that cannot be parsed; `pos` is the 0-based offset in the template."""
+
+    def __init__(self, pos: int, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = message
+
+
+class Unexportable(RuleError):
+    """Part of an expression that PromQL (over driftmon's metrics) cannot express."""
+
+
+class BadRequest(DriftmonError):
+    """An HTTP client error: status and message for the JSON body, and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
 
 
 class StoreError(DriftmonError):

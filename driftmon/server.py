@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from driftmon.errors import JournalUnavailable, Rejected, Shed
+from driftmon.errors import BadRequest, JournalUnavailable, Rejected, Shed
 from driftmon.pipeline import ScoringWorker
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.signals import TEXT_FIDELITY
@@ -60,16 +60,6 @@ class MetaIn(BaseModel):
 
     def to_meta(self) -> SampleMeta:
         return SampleMeta(**self.model_dump())
-
-
-class BadRequest(Exception):
-    """A client error: status and message for the JSON body."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 @dataclass

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from driftmon.errors import ExprSyntaxError
 from driftmon.rules.expr import (
     COMPARISONS,
     LOGICAL,
     Binary,
     Call,
-    ExprSyntaxError,
     Neg,
     Node,
     Number,

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from driftmon.durations import format_duration
+from driftmon.errors import Unexportable
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
 from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE
 from driftmon.rules.model import Rule, RuleSet
@@ -85,10 +86,6 @@ SIGNALS: dict[str, Histogram | GaugeSignal | CounterRatio] = {
 def _number(value: float) -> str:
     """A float as PromQL and prometheus_client's ``le`` labels write it (``1.0``, ``0.85``)."""
     return repr(float(value))
-
-
-class Unexportable(Exception):
-    """Part of an expression that PromQL (over driftmon's metrics) cannot express."""
 
 
 @dataclass

@@ -20,15 +20,7 @@ import re
 from dataclasses import dataclass
 
 from driftmon.durations import parse_duration
-
-
-class ExprSyntaxError(Exception):
-    """A syntax or meaning error at `pos` (0-based offset in the expression text)."""
-
-    def __init__(self, pos: int, message: str) -> None:
-        super().__init__(message)
-        self.pos = pos
-        self.message = message
+from driftmon.errors import ExprSyntaxError
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,9 @@ import yaml
 
 from driftmon.config import Config
 from driftmon.durations import parse_duration
-from driftmon.errors import RuleError
+from driftmon.errors import ExprSyntaxError, RuleError, TemplateError
 from driftmon.rules.compile import KNOWN_SIGNALS, Compiled, Options, compile_expr, max_window
-from driftmon.rules.expr import ExprSyntaxError
-from driftmon.rules.templates import Template, TemplateError, parse_template
+from driftmon.rules.templates import Template, parse_template
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 GROUP_KEYS = frozenset({"name", "interval", "rules", "window", "min_samples", "by", "limit"})

@@ -33,11 +33,11 @@ import yaml
 
 from driftmon.alerts import Alert
 from driftmon.durations import parse_duration
-from driftmon.errors import RuleError
+from driftmon.errors import ExprSyntaxError, RuleError
 from driftmon.rules.baselines import Baselines
 from driftmon.rules.engine import States, evaluate_group, rule_key
 from driftmon.rules.evaluate import Vector, plan_order_stats
-from driftmon.rules.expr import ExprSyntaxError, Selector, parse
+from driftmon.rules.expr import Selector, parse
 from driftmon.rules.model import Defaults, RuleSet, load_rules
 from driftmon.rules.window import WindowStore
 from driftmon.signals import ALIASES

@@ -18,19 +18,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from driftmon.errors import TemplateError
+
 _ACTION = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
 _ARG = re.compile(
     r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`)|(?P<num>-?\d+(?:\.\d+)?)|(?P<word>[$A-Za-z_][\w.]*)|(?P<bad>\S))'
 )
-
-
-class TemplateError(Exception):
-    """A template that cannot be parsed; `pos` is the 0-based offset in the template."""
-
-    def __init__(self, pos: int, message: str) -> None:
-        super().__init__(message)
-        self.pos = pos
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from driftmon.errors import RuleError
+from driftmon.errors import ExprSyntaxError, RuleError
 from driftmon.rules.compile import Agg, BaselineAgg, BinOp, Drift, Options, compile_expr
-from driftmon.rules.expr import Binary, Call, ExprSyntaxError, Selector, parse
+from driftmon.rules.expr import Binary, Call, Selector, parse
 from driftmon.rules.model import check_rules, load_rules
 
 REPO = Path(__file__).resolve().parents[2]

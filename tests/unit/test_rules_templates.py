@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftmon.rules.templates import TemplateError, go_value, parse_template
+from driftmon.errors import TemplateError
+from driftmon.rules.templates import go_value, parse_template
 
 
 @pytest.mark.parametrize(
