@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["build_scorer", "configured_version", "scorer_version", "second_reader"]
 
 SecondReaderMode = Literal["on_fail", "always", "off"]
+#: `scoring.second_reader`'s default (driftmon/config.py), also `driftmon score --second-reader`'s
+DEFAULT_SECOND_READER: SecondReaderMode = "on_fail"
 FIRST_READER = "easyocr"
 SECOND_READER = "rapidocr"
 

@@ -123,7 +123,7 @@ def test_images_without_expected_text_are_never_reread() -> None:
     second = FakeReader("rapidocr", {1: ""})
     s, built = scorer(first, second, "always")
     (result,) = s.score_batch([image(1)], [[]])
-    assert second.read_count == 0 and result.scores[READER_DISAGREEMENT] is None
+    assert built == [] and second.read_count == 0 and result.scores[READER_DISAGREEMENT] is None
 
 
 def test_off_reads_once_and_adds_no_reader_score() -> None:
