@@ -28,6 +28,7 @@ from driftmon.config_base import (
 )
 from driftmon.defaults import PROBES_FILE, RULES_DIR
 from driftmon.errors import ConfigError
+from driftmon.privacy import PromptPolicy
 from driftmon.sources.base import GeneratorConfigBase, default_generator_config, generator_union
 from driftmon.sources.tap.config import TapConfig
 
@@ -58,6 +59,10 @@ class StoreConfig(Section):
     path: Path = Path("./driftmon-data/driftmon.db")
     retention: Seconds = 7 * 86400.0
     write_retries: int = Field(5, ge=0)
+    #: what of a prompt is stored once scored: full, expected_only (the expected text and
+    #: objects only) or hash (its SHA-256 only); scoring always sees the whole prompt
+    #: (driftmon/privacy.py, docs/tap.md)
+    prompts: PromptPolicy = "full"
 
 
 class ArtifactsConfig(Section):

@@ -176,7 +176,9 @@ class StorePart:
         self.config = config
 
     async def start(self, stack: AsyncExitStack) -> None:
-        self.store = Store(self.config.store.path, self.config.store.write_retries)
+        self.store = Store(
+            self.config.store.path, self.config.store.write_retries, prompts=self.config.store.prompts
+        )
         stack.callback(self.store.close)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from driftmon.errors import StoreError
+from driftmon.privacy import PromptPolicy, stored_form
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.store.db import connect
 
@@ -75,8 +76,11 @@ class Store:
         path: Path | str,
         write_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        prompts: PromptPolicy = "full",
     ) -> None:
         self.path = Path(path)
+        #: what of a prompt is stored (`store.prompts`, driftmon.privacy)
+        self.prompts: PromptPolicy = prompts
         self.write_retries = write_retries
         self.write_failures = 0
         self._sleep = sleep
@@ -110,13 +114,13 @@ class Store:
 
     def add(self, sample: ScoredSample) -> None:
         """Insert (or replace) one scored sample."""
-        row = _row(sample)
+        row = _row(stored_form(sample, self.prompts))
         self._write(lambda conn: conn.execute(f"INSERT OR REPLACE INTO samples VALUES {_ROW}", row))
 
     def add_once(self, sample: ScoredSample) -> bool:
         """Insert one scored sample unless its id has a row already; True when inserted (the
         daemon's exactly-once commit: the sample id is the journal entry's key)."""
-        row = _row(sample)
+        row = _row(stored_form(sample, self.prompts))
         cursor = self._write(lambda conn: conn.execute(f"INSERT OR IGNORE INTO samples VALUES {_ROW}", row))
         return cursor.rowcount == 1
 
