@@ -114,7 +114,7 @@ def test_gauge_needs_grouped_matchers(tmp_path: Path) -> None:
     ("expr", "by", "reason"),
     [
         ("min(fidelity[10m]) < 0.5", "[model_version]", "min() of a histogram"),
-        ("avg(steps[10m]) > 50", "[model_version]", "signal 'steps' has no Prometheus metric"),
+        ("avg(word_precision[10m]) > 0.5", "[model_version]", "'word_precision' has no Prometheus metric"),
         ("avg(fidelity[10m]) < 0.5", "[probe]", "driftmon_text_fidelity_ratio has no label probe"),
         ("share_below(fidelity[10m], 0.83) > 0.5", "[model_version]", "not a bucket bound"),
     ],

@@ -20,8 +20,8 @@ from driftmon.scoring.checks import Batch
 from driftmon.scoring.composition import CompositionScorer
 from driftmon.scoring.scorer import Scorer
 from driftmon.store import reading_values
-from driftmon.tokens_live import PromptTokenCheck, StepsObserver, prompt_checks
 from driftmon.tokens import HFTokenizer
+from driftmon.tokens_live import PromptTokenCheck, StepsObserver, prompt_checks
 from tests.unit.tokens_support import build_tokenizer
 
 OPEN = 'a shop door with a small sign that says "OPEN"'
@@ -106,3 +106,6 @@ def test_rules_read_it_and_it_exports_as_a_share() -> None:
     exported = EXPORTED["prompt_truncated"]
     assert exported.metric == "driftmon_prompt_truncation_checks_total"
     assert getattr(exported, "outcome", None) == "truncated"
+    # steps now export as the histogram driftmon_generation_steps (per model version)
+    assert EXPORTED["steps"].metric == "driftmon_generation_steps"
+    assert "model_version" in EXPORTED["steps"].labels
