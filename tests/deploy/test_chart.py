@@ -540,3 +540,110 @@ def test_schema_rejects_an_unknown_image_flavour():
     with pytest.raises(helm.HelmValuesError) as raised:
         render(load_values(VALUE_SETS["sidecar-cpu"]) | {"image": {"flavour": "rocm"}})
     assert "flavour" in str(raised.value)
+
+
+# -- the tap in the path (sidecar mode, tap.enabled) ----------------------------------------------
+
+
+def tap_values(**tap) -> dict:
+    return load_values(VALUE_SETS["sidecar-cpu"]) | {"tap": {"enabled": True, **tap}}
+
+
+@pytest.fixture(scope="module")
+def tap_manifests():
+    return render(tap_values())
+
+
+@pytest.mark.parametrize("version", [KUBERNETES_MINIMUM, KUBERNETES_VERSION])
+def test_tap_renders_and_validates_against_kubernetes(tap_manifests, version):
+    """With tap.enabled, every built-in object validates (strict) against the oldest Kubernetes
+    the chart accepts and the pinned one, and `helm lint --strict` is clean."""
+    import helm_python as helm
+    import kubernetes_validate
+
+    checked = 0
+    for manifest in tap_manifests:
+        if manifest.is_crd_object:
+            continue
+        try:
+            kubernetes_validate.validate(manifest.body, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{manifest.template}: {manifest.kind}/{manifest.name}: {exc.message}")
+        checked += 1
+    assert checked >= 3
+    report = helm.lint(str(CHART), tap_values(), strict=True, kube_version=f"v{version}")
+    assert not [m for m in report["messages"] if m["severity"] >= 2]
+    assert not report["errors"], report["errors"]
+
+
+def test_tap_service_targets_the_tap_port(tap_manifests):
+    """The Service's generator port reaches the tap's container port; the generator keeps its own
+    port in the pod (the tap's upstream on 127.0.0.1); driftmon's http port is unchanged."""
+    service = one(tap_manifests, "Service").body
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["generator"]["port"] == 8000 and ports["generator"]["targetPort"] == "tap"
+    assert ports["http"]["targetPort"] == "http"
+    spec = pod_spec(tap_manifests)
+    driftmon_ports = {p["name"]: p["containerPort"] for p in container(spec, "driftmon")["ports"]}
+    assert driftmon_ports == {"http": 9844, "tap": 9850}
+    generator = [c for c in spec["containers"] if c["name"] != "driftmon"]
+    assert [{p["name"]: p["containerPort"] for p in c["ports"]}.get("generator") for c in generator] == [8000]
+
+
+def test_tap_port_follows_the_value(tmp_path):
+    """tap.port moves the container port, the Service's target and sources.tap.listen together."""
+    manifests = render(tap_values(port=9900, sampleRatio=0.5))
+    ports = {p["name"]: p["containerPort"] for p in container(pod_spec(manifests), "driftmon")["ports"]}
+    assert ports["tap"] == 9900
+    config = rendered_config(manifests, tmp_path)
+    assert config.sources.tap.listen == "0.0.0.0:9900" and config.sources.tap.sample_ratio == 0.5
+
+
+def test_tap_readiness_is_the_tap_listening(tap_manifests):
+    """With the tap in the path the pod cannot serve without it: the driftmon container is ready
+    when the tap answers its own health path (never the scorer's /readyz), with no startup probe
+    to hold the pod back while models load; the generator's probes are untouched."""
+    from driftmon.sources.tap import HEALTH_PATH
+
+    spec = pod_spec(tap_manifests)
+    driftmon = container(spec, "driftmon")
+    assert driftmon["readinessProbe"]["httpGet"] == {"path": HEALTH_PATH, "port": "tap"}
+    assert "startupProbe" not in driftmon
+    assert driftmon["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    generator = [c for c in spec["containers"] if c["name"] != "driftmon"]
+    assert [c["readinessProbe"]["httpGet"]["path"] for c in generator] == ["/health"]
+
+
+def test_tap_config_proxies_to_the_generator_on_localhost(tap_manifests, tmp_path):
+    """The rendered config turns the tap on, listening on its port, upstream the generator's."""
+    config = rendered_config(tap_manifests, tmp_path)
+    tap = config.sources.tap
+    assert tap.enabled is True
+    assert tap.listen == "0.0.0.0:9850"
+    assert tap.upstream == "http://127.0.0.1:8000"
+    assert tap.sample_ratio == 0.1
+    assert config.sources.push.enabled is True
+
+
+def test_tap_off_keeps_the_service_on_the_generator_and_no_readiness():
+    """tap.enabled false (the default): the Service reaches the generator directly and the
+    driftmon container has no readiness probe, as before."""
+    manifests = render(load_values(VALUE_SETS["sidecar-cpu"]))
+    ports = {p["name"]: p for p in one(manifests, "Service").body["spec"]["ports"]}
+    assert ports["generator"]["targetPort"] == "generator"
+    driftmon = container(pod_spec(manifests), "driftmon")
+    assert "readinessProbe" not in driftmon
+    assert [p["name"] for p in driftmon["ports"]] == ["http"]
+
+
+def test_tap_in_standalone_mode_fails_with_advice():
+    """The tap lives in the generator's pod: standalone with tap.enabled fails and says so."""
+    import helm_python as helm
+
+    values = {
+        "mode": "standalone",
+        "probe": {"generator": {"url": "http://gen:8000"}},
+        "tap": {"enabled": True},
+    }
+    with pytest.raises(helm.HelmError, match=r"mode=sidecar"):
+        render(values)

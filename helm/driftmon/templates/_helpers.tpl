@@ -119,12 +119,17 @@ driftmon's configuration: what the chart derives from its values, with .Values.c
 {{- end -}}
 {{- $receivers = append $receivers $out -}}
 {{- end -}}
+{{- $sources := dict "push" (dict "enabled" true) "probe" $probe -}}
+{{- $tap := .Values.tap | default dict -}}
+{{- if $tap.enabled -}}
+{{- $_ := set $sources "tap" (dict "enabled" true "listen" (printf "0.0.0.0:%d" (int $tap.port)) "upstream" (printf "http://127.0.0.1:%d" (int .Values.generator.port)) "sample_ratio" $tap.sampleRatio) -}}
+{{- end -}}
 {{- $device := ternary "cuda" "cpu" (gt (int .Values.gpu.count) 0) -}}
 {{- $config := dict
   "server" $server
   "store" (dict "path" "/var/lib/driftmon/driftmon.db")
   "artifacts" (dict "dir" "/var/lib/driftmon/artifacts")
-  "sources" (dict "push" (dict "enabled" true) "probe" $probe)
+  "sources" $sources
   "scoring" (dict "device" $device "work_dir" "/var/lib/driftmon/ocr")
   "rules" (dict "paths" (list "/etc/driftmon/rules/"))
   "alerting" (dict "resend_delay" .Values.alerting.resendDelay "receivers" $receivers)

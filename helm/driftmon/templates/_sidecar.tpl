@@ -20,6 +20,11 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
     - name: http
       containerPort: {{ .Values.port }}
       protocol: TCP
+    {{- if (.Values.tap | default dict).enabled }}
+    - name: tap
+      containerPort: {{ .Values.tap.port }}
+      protocol: TCP
+    {{- end }}
   env:
     - name: DRIFTMON_POD_NAME
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
@@ -40,8 +45,17 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
   livenessProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- /* beside a generator (sidecar, include) no probe may gate the pod's readiness: the kubelet
-  counts a container ready only after its startup probe succeeded, so both go */}}
+  {{- /* beside a generator (sidecar, include) no probe of driftmon's may gate the pod's readiness
+  (the kubelet counts a container ready only after its startup probe succeeded, so both go),
+  except the tap's below */}}
+  {{- /* with the tap in the path the pod cannot serve without it: ready = the tap listens (answered
+  by the tap itself, never the scorer, so model loading and scorer restarts do not gate it) */}}
+  {{- if and (ne .Values.mode "standalone") (.Values.tap | default dict).enabled }}
+  {{- with .Values.tap.readinessProbe }}
+  readinessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- end }}
   {{- if eq .Values.mode "standalone" }}
   {{- with .Values.readinessProbe }}
   readinessProbe:
