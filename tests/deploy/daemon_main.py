@@ -1,5 +1,5 @@
 """`python -m tests.deploy.daemon_main CONFIG`: the daemon as `driftmon run` builds it, with NVML
-answered by the recorded H200 (tests/fakes) so the GPU families have series on a GPU-less host."""
+answered by the recorded H200 (tests/support) so the GPU families have series on a GPU-less host."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from driftmon.config import load_config
 from driftmon.daemon import Daemon
 from driftmon.logs import configure_logging
-from tests.fakes.nvml import FakeNvml
+from tests.support.nvml import FakeNvml
 
 
 def main(config_path: str) -> None:

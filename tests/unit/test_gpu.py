@@ -25,7 +25,8 @@ from driftmon.gpu import (
     gpu_signals,
     open_nvml,
 )
-from tests.fakes.nvml import BUSY_PID, FakeNvml, load_recording, make_proc_tree
+from tests.support import FakeClock
+from tests.support.nvml import BUSY_PID, FakeNvml, load_recording, make_proc_tree
 
 OWN_PID = 4242
 UUID = "GPU-00000000-1111-2222-3333-444444444444"
@@ -34,19 +35,6 @@ TOTAL = 150754820096
 BUSY_USED_V2 = 5585567744
 BUSY_USED_V1 = 6230507520
 BUSY_PROCESS_USED = 5576327168
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -19,16 +19,9 @@ from driftmon.errors import JournalFull, JournalUnavailable, Shed
 from driftmon.samples import Sample, SampleMeta
 from driftmon.store.journal import Journal, meta_from_json, meta_json, take_over_spool
 from driftmon.store.spool import Spool
+from tests.support import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def sample(n: int, size: int = 100, meta: SampleMeta | None = None) -> Sample:
@@ -37,12 +30,12 @@ def sample(n: int, size: int = 100, meta: SampleMeta | None = None) -> Sample:
     )
 
 
-def journal_at(path: Path, clock: Clock | None = None, **bounds: int) -> Journal:
+def journal_at(path: Path, clock: FakeClock | None = None, **bounds: int) -> Journal:
     return Journal(
         path,
         max_entries=bounds.get("max_entries", 1000),
         max_bytes=bounds.get("max_bytes", 1 << 30),
-        clock=clock or Clock(),
+        clock=clock or FakeClock(),
     )
 
 
@@ -111,7 +104,7 @@ def test_bytes_bound_answers_journal_full(tmp_path: Path) -> None:
 
 def test_claim_leases_oldest_first_and_a_lease_expiry_offers_again(tmp_path: Path) -> None:
     """A leased entry is not claimed twice until its lease ends; then it is, one attempt more."""
-    clock = Clock()
+    clock = FakeClock()
     journal = journal_at(tmp_path / "journal.sqlite", clock)
     ids = [journal.append(sample(n)) for n in range(5)]
     first = journal.claim(3, lease_seconds=30)
@@ -141,7 +134,7 @@ def test_complete_deletes_and_release_costs_no_attempt(tmp_path: Path) -> None:
 def test_poison_after_three_attempts_with_the_reason(tmp_path: Path) -> None:
     """Three claims that never completed: the entry is no longer claimed but given as poison,
     with the last noted error; the others go on being claimed."""
-    clock = Clock()
+    clock = FakeClock()
     journal = journal_at(tmp_path / "journal.sqlite", clock)
     bad, good = journal.append(sample(1)), journal.append(sample(2))
     for attempt in range(1, 4):

@@ -29,6 +29,7 @@ from driftmon.sources import (
     make_generator,
 )
 from driftmon.sources.probe import BurstTracker
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -47,16 +48,6 @@ PROBES = (
     Probe(name="alpha", prompt='a sign "ALPHA"', seed=1, size="512x512", expected_objects={"cat": 2}),
     Probe(name="beta", prompt='a sign "BETA"', seed=2, size=(256, 256), expected_text="BETA!"),
 )
-
-
-class Clock:
-    """A settable clock for the prober's burst timing."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Intake:
@@ -187,7 +178,7 @@ def test_every_reason_label_exists_at_zero() -> None:
 
 async def test_burst_is_logged_once_then_summarised() -> None:
     """Many failures of one reason give one warning; recovery gives one summary with the counts."""
-    mode, clock = Mode(), Clock()
+    mode, clock = Mode(), FakeClock()
     prober = build(mode, Intake(), CollectorRegistry(), clock=clock)
     mode.value = httpx.ConnectError("Connection refused")
     with capture_logs() as logs:
@@ -221,7 +212,7 @@ async def test_new_reason_within_a_burst_is_logged_once() -> None:
 
 async def test_long_burst_gets_a_reminder() -> None:
     """While a burst lasts longer than remind_every, a reminder is logged, then quiet again."""
-    mode, clock = Mode(), Clock()
+    mode, clock = Mode(), FakeClock()
     prober = build(mode, Intake(), CollectorRegistry(), clock=clock, remind_every=300)
     mode.value = 502
     with capture_logs() as logs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import tempfile
-import textwrap
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -15,16 +14,16 @@ from driftmon.rules.engine import RESOLVED_RETENTION, States, evaluate_group, ru
 from driftmon.rules.evaluate import Elem
 from driftmon.rules.model import Group, Rule, load_rules
 from driftmon.rules.window import WindowStore
+from tests.support import write_rules
 
 KEY = (("model_version", "v2"),)
 
 
 def make_rule(tmp_path: Path, for_: str = "5m", keep: str = "0s", expr: str = "fidelity < 0.85") -> Rule:
     """One compiled rule by model_version with the given durations."""
-    path = tmp_path / "r.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""
+    path = write_rules(
+        tmp_path,
+        f"""
             groups:
               - name: g
                 interval: 30s
@@ -36,8 +35,7 @@ def make_rule(tmp_path: Path, for_: str = "5m", keep: str = "0s", expr: str = "f
                     by: [model_version]
                     labels: {{severity: page}}
                     annotations: {{summary: 'v={{{{ $value }}}} on {{{{ $labels.model_version }}}}'}}
-            """
-        )
+            """,
     )
     return load_rules([path]).rules[0]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,9 @@ from driftmon.errors import ExprSyntaxError, RuleError
 from driftmon.rules.compile import Agg, BaselineAgg, BinOp, Drift, Options, compile_expr
 from driftmon.rules.expr import Binary, Call, Selector, parse
 from driftmon.rules.model import check_rules, load_rules
+from tests.support import write_rules
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def write(tmp_path: Path, body: str, name: str = "r.yaml") -> Path:
-    """Write a dedented rule file and return its path."""
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(body).lstrip("\n"))
-    return path
 
 
 def rule_file(expr: str, extra: str = "") -> str:
@@ -35,7 +28,7 @@ groups:
 
 def problems_of(tmp_path: Path, body: str) -> list[str]:
     """The formatted problems `rules check` would print for `body`."""
-    path = write(tmp_path, body)
+    path = write_rules(tmp_path, body)
     _, problems = check_rules([path])
     return [str(p).replace(str(path), "r.yaml") for p in problems]
 
@@ -198,7 +191,7 @@ groups:
       - alert: C
         expr: nope > 1
 """
-    path = write(tmp_path, body)
+    path = write_rules(tmp_path, body)
     ruleset, problems = check_rules([path])
     assert [(p.line, p.col) for p in problems] == [(5, 25), (9, 15)]
     assert [r.name for r in ruleset.rules] == ["B"]
@@ -206,8 +199,8 @@ groups:
 
 def test_duplicate_group_across_files(tmp_path: Path) -> None:
     """A group name defined twice is an error naming the first file."""
-    first = write(tmp_path, rule_file("fidelity < 1"), "a.yaml")
-    write(tmp_path, rule_file("fidelity < 1"), "b.yaml")
+    first = write_rules(tmp_path, rule_file("fidelity < 1"), "a.yaml")
+    write_rules(tmp_path, rule_file("fidelity < 1"), "b.yaml")
     _, problems = check_rules([tmp_path])
     assert [str(p) for p in problems] == [
         f"{tmp_path / 'b.yaml'}:2:5: group 'g' is already defined in {first}"
@@ -216,16 +209,16 @@ def test_duplicate_group_across_files(tmp_path: Path) -> None:
 
 def test_directory_skips_tests_and_probe_sets(tmp_path: Path) -> None:
     """In a directory, *.test.yaml and documents of other kinds (probes:) are not rule files."""
-    write(tmp_path, rule_file("fidelity < 1"), "a.yaml")
-    write(tmp_path, "rule_files: [a.yaml]\ntests: []\n", "a.test.yaml")
-    write(tmp_path, "probes: []\n", "probes.yaml")
+    write_rules(tmp_path, rule_file("fidelity < 1"), "a.yaml")
+    write_rules(tmp_path, "rule_files: [a.yaml]\ntests: []\n", "a.test.yaml")
+    write_rules(tmp_path, "probes: []\n", "probes.yaml")
     ruleset = load_rules([tmp_path])
     assert ruleset.files == (str(tmp_path / "a.yaml"),)
 
 
 def test_load_rules_raises_with_every_problem(tmp_path: Path) -> None:
     """load_rules (daemon start) raises RuleError listing the problems one per line."""
-    path = write(tmp_path, rule_file("fidelity <"))
+    path = write_rules(tmp_path, rule_file("fidelity <"))
     with pytest.raises(RuleError, match=r"r\.yaml:5:25: unexpected end of expression"):
         load_rules([path])
 

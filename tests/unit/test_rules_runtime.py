@@ -17,6 +17,7 @@ from driftmon.rules.baselines import pin_from_store
 from driftmon.rules.runtime import RuleRuntime
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.store import Store
+from tests.support import FakeClock
 
 T0 = 1_700_000_000.0
 RULES = """
@@ -40,16 +41,6 @@ groups:
 """
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Config, Store, Path]:
     """A config whose rules directory and store live in tmp_path."""
@@ -63,7 +54,7 @@ def setup(tmp_path: Path) -> tuple[Config, Store, Path]:
     return config, Store(config.store.path), rules
 
 
-def feed(runtime: RuleRuntime, clock: Clock, seconds: float, value: float, version: str = "v2") -> list:
+def feed(runtime: RuleRuntime, clock: FakeClock, seconds: float, value: float, version: str = "v2") -> list:
     """Every 10 s store a sample, record it and evaluate, for `seconds`; the last alerts."""
     alerts: list = []
     end = clock.now + seconds
@@ -82,7 +73,7 @@ def feed(runtime: RuleRuntime, clock: Clock, seconds: float, value: float, versi
 def test_fires_and_reports(setup: tuple[Config, Store, Path]) -> None:
     """Low fidelity for longer than `for` gives a firing alert in evaluate(), alerts() and rules_status()."""
     config, store, _ = setup
-    clock = Clock()
+    clock = FakeClock(T0)
     runtime = RuleRuntime(config, store, clock)
     alerts = feed(runtime, clock, 300, 0.6)
     firing = [a for a in alerts if a.state == "firing"]
@@ -103,7 +94,7 @@ def test_fires_and_reports(setup: tuple[Config, Store, Path]) -> None:
 def test_groups_evaluate_on_their_own_interval(setup: tuple[Config, Store, Path]) -> None:
     """A 5m group is evaluated once while a 30s group is evaluated every 30 s."""
     config, store, _ = setup
-    clock = Clock()
+    clock = FakeClock(T0)
     runtime = RuleRuntime(config, store, clock)
     registry = CollectorRegistry()
     runtime.register(registry)
@@ -121,7 +112,7 @@ def test_groups_evaluate_on_their_own_interval(setup: tuple[Config, Store, Path]
 def test_late_evaluation_counts_missed_iterations(setup: tuple[Config, Store, Path]) -> None:
     """Evaluating at 150 s a 30 s group last run at 0 counts the ticks at 30, 60, 90 and 120 as missed."""
     config, store, _ = setup
-    runtime = RuleRuntime(config, store, Clock())
+    runtime = RuleRuntime(config, store, FakeClock(T0))
     registry = CollectorRegistry()
     runtime.register(registry)
     runtime.evaluate(T0)
@@ -134,7 +125,7 @@ def test_late_evaluation_counts_missed_iterations(setup: tuple[Config, Store, Pa
 def test_alert_metrics(setup: tuple[Config, Store, Path]) -> None:
     """driftmon_alerts carries alertname, alertstate and the alert's labels, like ALERTS."""
     config, store, _ = setup
-    clock = Clock()
+    clock = FakeClock(T0)
     runtime = RuleRuntime(config, store, clock)
     registry = CollectorRegistry()
     runtime.register(registry)
@@ -155,7 +146,7 @@ def test_restart_keeps_starts_at(setup: tuple[Config, Store, Path]) -> None:
     """A new runtime on the same database (state table + stored samples) resumes the firing alert
     with the same fired_at."""
     config, store, _ = setup
-    clock = Clock()
+    clock = FakeClock(T0)
     first = RuleRuntime(config, store, clock)
     alerts = feed(first, clock, 300, 0.6)
     fired_at = next(a.fired_at for a in alerts if a.state == "firing")
@@ -170,7 +161,7 @@ def test_restart_keeps_starts_at(setup: tuple[Config, Store, Path]) -> None:
 def test_restart_mid_pending_keeps_active_at(setup: tuple[Config, Store, Path]) -> None:
     """A pending alert restored after a restart fires at active_at + for, not later."""
     config, store, _ = setup
-    clock = Clock()
+    clock = FakeClock(T0)
     first = RuleRuntime(config, store, clock)
     alerts = feed(first, clock, 60, 0.6)
     active_at = alerts[0].active_at
@@ -192,7 +183,7 @@ def test_restart_keeps_alerts_on_signals_that_are_not_stored(tmp_path: Path) -> 
     )
     config = Config(rules=RulesConfig(paths=[rules]), store=StoreConfig(path=tmp_path / "d.db"))
     store = Store(config.store.path)
-    clock = Clock()
+    clock = FakeClock(T0)
     first = RuleRuntime(config, store, clock)
     first.record(T0, {"source": "probe", "probe": "sign"}, {"probe_failure": 1.0})
     fired = first.evaluate(T0)[0]
@@ -216,7 +207,7 @@ def test_hydrates_from_the_store(setup: tuple[Config, Store, Path]) -> None:
             f"s{index}", "push", T0 - 50 + index * 10, T0, meta, {"text_fidelity": 0.5}, "", "", {}, True
         )
         store.add(sample)
-    runtime = RuleRuntime(config, store, Clock())
+    runtime = RuleRuntime(config, store, FakeClock(T0))
     alerts = runtime.evaluate(T0)
     assert [(a.state, a.value) for a in alerts] == [("pending", 0.5)]
 
@@ -224,7 +215,7 @@ def test_hydrates_from_the_store(setup: tuple[Config, Store, Path]) -> None:
 def test_reload_keeps_previous_rules_on_a_broken_file(setup: tuple[Config, Store, Path]) -> None:
     """A broken file on reload is reported; the previous rules keep evaluating; a fix is taken."""
     config, store, rules = setup
-    runtime = RuleRuntime(config, store, Clock())
+    runtime = RuleRuntime(config, store, FakeClock(T0))
     (rules / "r.yaml").write_text(textwrap.dedent(RULES).replace("fidelity < 0.85", "fidelity <"))
     assert runtime.reload() is False
     assert runtime.rules_status()["reload_error"].startswith(f"{rules / 'r.yaml'}:")
@@ -240,13 +231,13 @@ def test_broken_file_at_start_raises(setup: tuple[Config, Store, Path]) -> None:
     config, store, rules = setup
     (rules / "r.yaml").write_text(textwrap.dedent(RULES).replace("fidelity < 0.85", "fidelity <"))
     with pytest.raises(RuleError, match=r"r\.yaml:7:\d+: unexpected end of expression"):
-        RuleRuntime(config, store, Clock())
+        RuleRuntime(config, store, FakeClock(T0))
 
 
 def test_failed_group_is_counted_and_others_run(setup: tuple[Config, Store, Path]) -> None:
     """A group that raises increments the failure counter; the other group still evaluates."""
     config, store, _ = setup
-    runtime = RuleRuntime(config, store, Clock())
+    runtime = RuleRuntime(config, store, FakeClock(T0))
     registry = CollectorRegistry()
     runtime.register(registry)
     broken = runtime.ruleset.groups[1]
@@ -283,7 +274,7 @@ def test_pinned_baseline_is_used(setup: tuple[Config, Store, Path], tmp_path: Pa
             )
         )
     assert pin_from_store(store, "v1", 3600.0, T0) == 10
-    runtime = RuleRuntime(config, store, Clock())
+    runtime = RuleRuntime(config, store, FakeClock(T0))
     registry = CollectorRegistry()
     runtime.register(registry)
     runtime.record(T0 + 5, {"model_version": "v0"}, {"text_fidelity": 0.7})
@@ -301,7 +292,7 @@ def test_shipped_rules_load_in_the_runtime(tmp_path: Path) -> None:
     target = tmp_path / "rules"
     shutil.copytree(repo_rules, target)
     config = Config(rules=RulesConfig(paths=[target]), store=StoreConfig(path=tmp_path / "d.db"))
-    runtime = RuleRuntime(config, Store(config.store.path), Clock())
+    runtime = RuleRuntime(config, Store(config.store.path), FakeClock(T0))
     assert runtime.evaluate(T0) == []
     assert all(r["health"] == "nodata" for g in runtime.rules_status()["groups"] for r in g["rules"])
 
@@ -317,7 +308,7 @@ def test_drift_statistic_gauge(tmp_path: Path) -> None:
     config = Config(
         rules=RulesConfig(paths=[rules], baseline_min_samples=5), store=StoreConfig(path=tmp_path / "d.db")
     )
-    runtime = RuleRuntime(config, Store(config.store.path), Clock())
+    runtime = RuleRuntime(config, Store(config.store.path), FakeClock(T0))
     registry = CollectorRegistry()
     runtime.register(registry)
     for index in range(10):
