@@ -567,7 +567,8 @@ class Daemon:
             now = self.clock()
             journal = self.journal
             depth = await anyio.to_thread.run_sync(journal.depth)
-            self.rules.record(now, {}, {"queue_fill_ratio": depth / journal.max_entries})
+            up = 1.0 if self.supervisor.status.state == "up" else 0.0
+            self.rules.record(now, {}, {"queue_fill_ratio": depth / journal.max_entries, "scorer_up": up})
             alerts = await anyio.to_thread.run_sync(self.rules.evaluate, now)
             await anyio.to_thread.run_sync(self.notifier.submit, alerts, now)
         except Exception as exc:

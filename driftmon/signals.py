@@ -24,6 +24,9 @@ ExportHow = Literal["histogram", "gauge", "counter_share"]
 
 SAMPLE_LABELS = ("source", "model_version")
 GPU_LABELS = ("gpu", "uuid", "name")
+#: the target labels Prometheus adds (plain scrape configs: instance; the Operator: namespace, pod)
+#: that per-pod exported rules group by besides the rule's own `by`
+POD_LABELS = ("namespace", "pod", "instance")
 
 #: text scores (0..1), fine around the default failing threshold 0.85
 RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0)
@@ -69,6 +72,9 @@ class Export:
     outcome: str | None = None
     #: gauge computed by a recording rule rather than exposed by the daemon
     recording: Recording | None = None
+    #: an infrastructure signal (probe, intake, queue, GPU, scorer): exported rules on it keep
+    #: each pod's series apart (`POD_LABELS`) instead of aggregating the fleet by model version
+    per_pod: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +153,7 @@ PROBE = Origin("probe", "each canary probe call", '`source="probe"`, `probe`')
 INTAKE = Origin("intake", "each sample offered to intake", "`source`")
 GPU = Origin("gpu", "NVML readings", "`gpu`")
 QUEUE = Origin("queue", "the scoring queue", "—")
+SCORER = Origin("scorer", "the scorer process's supervisor", "—")
 EMBEDDINGS = Origin("embeddings", "the embedding-drift check, per model version", "`model_version`")
 READERS = Origin(
     "readers", "each sample read by both OCR readers (`scoring.second_reader`)",
@@ -182,6 +189,7 @@ EMBEDDING_DRIFT_DETECTED = Metric(
 
 _HISTOGRAM = Export("histogram")
 _GAUGE = Export("gauge")
+_POD_GAUGE = Export("gauge", per_pod=True)
 
 
 def _ratio(name: str, what: str) -> Metric:
@@ -364,12 +372,12 @@ CATALOGUE: tuple[Signal, ...] = (
             "Probe requests by probe and outcome: ok, failed (the generator call), dropped "
             "(intake refused).",
         ),
-        Export("counter_share", outcome="failed"),
+        Export("counter_share", outcome="failed", per_pod=True),
     ),
     Signal(
         "shed", "event", "0/1", INTAKE,
         "the sample was shed (1) because the scoring queue was full, or taken (0)",
-        SAMPLES, Export("counter_share", outcome="shed"),
+        SAMPLES, Export("counter_share", outcome="shed", per_pod=True),
     ),
     Signal(
         "gpu_memory_used_ratio", "gauge", "ratio", GPU,
@@ -377,7 +385,7 @@ CATALOGUE: tuple[Signal, ...] = (
         export=Export("gauge", recording=Recording(
             "driftmon:gpu_memory_used:ratio",
             "driftmon_gpu_memory_used_bytes / driftmon_gpu_memory_total_bytes", GPU_LABELS,
-        )),
+        ), per_pod=True),
     ),
     Signal(
         "gpu_utilization_ratio", "gauge", "ratio", GPU,
@@ -386,14 +394,23 @@ CATALOGUE: tuple[Signal, ...] = (
             "driftmon_gpu_utilization_ratio", "gauge", GPU_LABELS,
             "Share of the last sample period in which a kernel ran on the GPU (absent under MIG).",
         ),
-        _GAUGE,
+        _POD_GAUGE,
     ),
     Signal(
         "queue_fill_ratio", "gauge", "ratio", QUEUE,
         "samples waiting to be scored ÷ the queue's capacity",
         export=Export("gauge", recording=Recording(
             "driftmon:queue_fill:ratio", "driftmon_queue_depth / driftmon_queue_capacity", (),
-        )),
+        ), per_pod=True),
+    ),
+    Signal(
+        "scorer_up", "gauge", "0/1", SCORER,
+        "the scorer process runs with its models loaded (1), or is starting or restarting (0)",
+        Metric(
+            "driftmon_scorer_up", "gauge", (),
+            "1 while the scorer process runs with its models loaded (0: starting, restarting).",
+        ),
+        _POD_GAUGE,
     ),
     Signal(
         "embedding_drift", "event", "0/1", EMBEDDINGS,

@@ -24,7 +24,8 @@ the rule is left out whole, never exported half.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -34,7 +35,7 @@ from driftmon.errors import Unexportable
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
 from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE
 from driftmon.rules.model import Rule, RuleSet
-from driftmon.signals import EXPORTED, Signal
+from driftmon.signals import EXPORTED, POD_LABELS, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def export_rules(ruleset: RuleSet) -> ExportResult:
         for rule in group.rules:
             records: dict[str, str] = {}
             try:
-                expr = _Translator(records).node(rule.expr)
+                expr = _Translator(records, pod_labels(rule.expr)).node(rule.expr)
             except Unexportable as exc:
                 result.skipped.append(f"{rule.name} ({rule.path}:{rule.line}): {exc}")
                 continue
@@ -179,11 +180,39 @@ def _grouped_matchers(agg: Agg) -> tuple[tuple[str, str, str], ...]:
     return agg.matchers
 
 
-class _Translator:
-    """Builds one rule's PromQL, adding the recording rules it uses to `records`."""
+def _aggs(node: Compiled) -> Iterator[Agg]:
+    """Every aggregation of a signal in `node`."""
+    if isinstance(node, Agg):
+        yield node
+    elif isinstance(node, (Drift, BaselineAgg)):
+        yield node.agg
+    elif isinstance(node, Negate):
+        yield from _aggs(node.operand)
+    elif isinstance(node, BinOp):
+        yield from _aggs(node.left)
+        yield from _aggs(node.right)
 
-    def __init__(self, records: dict[str, str]) -> None:
+
+def pod_labels(node: Compiled) -> tuple[str, ...]:
+    """`POD_LABELS` where the rule reads an infrastructure signal (each pod alerts on its own:
+    probe failing, GPU memory, backlog, scorer down), else () (the fleet, by the rule's `by`)."""
+    for agg in _aggs(node):
+        signal = EXPORTED.get(agg.signal)
+        if signal is not None and signal.export is not None and signal.export.per_pod:
+            return POD_LABELS
+    return ()
+
+
+class _Translator:
+    """Builds one rule's PromQL, adding the recording rules it uses to `records`; `keep`: labels
+    every aggregation groups by besides the rule's own (the pod, for infrastructure rules)."""
+
+    def __init__(self, records: dict[str, str], keep: tuple[str, ...] = ()) -> None:
         self.records = records
+        self.keep = keep
+
+    def _kept(self, labels: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if labels is None else (*labels, *(k for k in self.keep if k not in labels))
 
     def node(self, node: Compiled) -> str:
         if isinstance(node, Scalar):
@@ -208,7 +237,7 @@ class _Translator:
     def binary(self, node: BinOp) -> str:
         left, right = self.operand(node.left), self.operand(node.right)
         matching = ""
-        left_labels, right_labels = node.left.labels, node.right.labels
+        left_labels, right_labels = self._kept(node.left.labels), self._kept(node.right.labels)
         if left_labels is not None and right_labels is not None:
             narrow = left_labels if set(left_labels) <= set(right_labels) else right_labels
             matching = f" {_on(narrow)}"
@@ -245,6 +274,7 @@ class _Translator:
         missing = (set(node.labels) | {m[0] for m in node.matchers}) - signal.labels
         if missing:
             raise Unexportable(f"{signal.metric} has no label {', '.join(sorted(missing))}")
+        node = replace(node, labels=self._kept(node.labels) or ())
         window = format_duration(node.window)
         metric = signal.metric.replace(":", "_")
         base = f"{_level(node.labels)}:{metric}:{{op}}_{window}{_suffix(node.matchers)}"

@@ -81,10 +81,13 @@ def test_gauges_and_matchers(tmp_path: Path) -> None:
     assert records["driftmon:gpu_memory_used:ratio"] == (
         "driftmon_gpu_memory_used_bytes / driftmon_gpu_memory_total_bytes"
     )
-    assert records["gpu:driftmon_gpu_memory_used_ratio:max_5m_gpu_eq_0"] == (
-        'max by (gpu) (max_over_time(driftmon:gpu_memory_used:ratio{gpu="0"}[5m]))'
+    # an infrastructure signal: each pod's GPU alerts on its own (GPU 0 exists on every node)
+    name = "gpu_namespace_pod_instance:driftmon_gpu_memory_used_ratio:max_5m_gpu_eq_0"
+    assert records[name] == (
+        'max by (gpu, namespace, pod, instance) '
+        '(max_over_time(driftmon:gpu_memory_used:ratio{gpu="0"}[5m]))'
     )
-    assert alert == "gpu:driftmon_gpu_memory_used_ratio:max_5m_gpu_eq_0 > 0.9"
+    assert alert == f"{name} > 0.9"
 
 
 def test_drift_reads_the_published_gauge(tmp_path: Path) -> None:
@@ -164,6 +167,16 @@ def test_probe_failure_selects_the_exposed_counter(tmp_path: Path) -> None:
     records, _, _ = exported(tmp_path, "avg(probe_failure[15m]) > 0.5", by="[probe]")
     (expr,) = records.values()
     assert expr == (
-        'sum by (probe) (increase(driftmon_probe_requests_total{outcome="failed"}[15m]))'
-        " / sum by (probe) (increase(driftmon_probe_requests_total[15m]))"
+        "sum by (probe, namespace, pod, instance) "
+        '(increase(driftmon_probe_requests_total{outcome="failed"}[15m]))'
+        " / sum by (probe, namespace, pod, instance) (increase(driftmon_probe_requests_total[15m]))"
     )
+
+
+def test_score_alerts_aggregate_the_fleet_and_infrastructure_alerts_keep_the_pod(tmp_path: Path) -> None:
+    """A score rule groups the fleet by its own `by` only (one alert per model version, whatever
+    the pods); a rule on an infrastructure signal also groups by the pod's target labels."""
+    records, alert, _ = exported(tmp_path, "avg(fidelity[10m]) < 0.85", by="[model_version]")
+    assert all("pod" not in expr for expr in records.values()) and "pod" not in alert
+    _, alert, _ = exported(tmp_path, "max(scorer_up[5m]) < 1", by="[]")
+    assert alert == "namespace_pod_instance:driftmon_scorer_up:max_5m < 1.0"

@@ -237,10 +237,10 @@ def test_shipped_rules_check_clean() -> None:
     names = {rule.name for rule in ruleset.rules}
     assert {
         "TextFidelityLow", "ModelSwapRegression", "LatencyHigh", "HallucinatedText",
-        "GPUMemoryNearFull", "ProbeFailing", "ScoringBacklog",
+        "GPUMemoryNearFull", "ProbeFailing", "ScoringBacklog", "ScorerDown",
     } <= names  # fmt: skip
     for rule in ruleset.rules:
-        assert rule.labels["severity"] in ("page", "ticket")
+        assert rule.labels["severity"] in ("critical", "warning", "info")
         assert {"summary", "description", "runbook_url"} <= set(rule.annotations)
         anchor = rule.annotations["runbook_url"].source.rsplit("#", 1)[1]
         assert anchor == rule.name.lower()
