@@ -197,6 +197,10 @@ class BackoffConfig(Section):
 
 
 class AlertingConfig(Section):
+    #: who notifies: `local` (this daemon's receivers, one pod), `prometheus` (a fleet: Prometheus
+    #: evaluates the exported rules and routes through Alertmanager; this daemon's rules still
+    #: evaluate for /v1/alerts but its receivers send nothing) or `both` (docs/alerting.md)
+    mode: Literal["local", "prometheus", "both"] = "local"
     resend_delay: Seconds = 60.0
     #: resolved alerts are re-sent to Alertmanager for this long
     resolved_retention: Seconds = 900.0

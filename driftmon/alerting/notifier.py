@@ -142,8 +142,10 @@ class Notifier:
         """
         conn = connect(store) if isinstance(store, Path | str) else store.connect()
         timing = Timing(config.resend_delay, evaluation_interval, config.resolved_retention)
+        # mode prometheus: Prometheus pages for the fleet; this daemon's receivers stay silent
+        receivers = [] if config.mode == "prometheus" else build_receivers(config, environ)
         return cls(
-            build_receivers(config, environ),
+            receivers,
             conn,
             timing=timing,
             backoff=Backoff.from_config(config.backoff),

@@ -586,6 +586,29 @@ def test_from_config_over_a_store(tmp_path: Path) -> None:
     assert server.bodies("am.test")[0][0]["endsAt"] == rfc3339(T0 + 480.0)
 
 
+@pytest.mark.parametrize(("mode", "sent"), [("local", 1), ("both", 1), ("prometheus", 0)])
+def test_alerting_mode_prometheus_keeps_the_receivers_silent(tmp_path: Path, mode: str, sent: int) -> None:
+    """alerting.mode: prometheus (a fleet: Prometheus pages) sends nothing from the daemon;
+    local and both notify as configured."""
+    store = Store(tmp_path / "driftmon.db")
+    config = AlertingConfig.model_validate(
+        {"mode": mode, "receivers": [{"kind": "slack", "url_env": "SLACK_URL"}]}
+    )
+    server = Server()
+
+    async def body() -> None:
+        notifier = Notifier.from_config(
+            config, store, evaluation_interval=30.0, public_url="http://pod:9844",
+            transport=httpx.MockTransport(server.handle), environ={"SLACK_URL": SLACK_URL},
+        )
+        await step(notifier, [firing()], T0)
+        await notifier.close()
+
+    run(body())
+    store.close()
+    assert len(server.requests) == sent
+
+
 def test_store_failure_on_submit_is_reported_and_retried(tmp_path: Path) -> None:
     """If the outbox cannot be written, submit raises StoreError and the next submit retries."""
     from driftmon.errors import StoreError
