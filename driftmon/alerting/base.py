@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from driftmon.alerts import Alert
 from driftmon.config_base import Seconds, Section
+from driftmon.secrets import read_secret
 
 Event = Literal["firing", "resolved"]
 Payload = dict[str, Any]
@@ -200,6 +201,11 @@ class SecretURLConfig(ReceiverConfigBase):
         if sum(given) != 1:
             raise ValueError("give exactly one of url, url_file, url_env")
         return self
+
+    def read_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The URL, read from wherever it is kept."""
+        where = f"receiver {self.receiver_name}"
+        return read_secret(where, self.url, self.url_file, self.url_env, environ, field="url")
 
 
 class ReceiverClass(Protocol):

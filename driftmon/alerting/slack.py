@@ -24,7 +24,6 @@ from driftmon.alerting.base import (
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.secrets import read_secret
 
 _LINK_TEXT = {"runbook": "Runbook", "overlay": "Worst recent sample", "alerts": "driftmon alerts"}
 _HIDDEN_ANNOTATIONS = {"summary", "description", "runbook_url", "overlay_url"}
@@ -104,11 +103,8 @@ class SlackReceiver:
     @classmethod
     def from_config(cls, config: SlackConfig, environ: Mapping[str, str] | None = None) -> SlackReceiver:
         """The receiver a kind slack entry describes, its URL read from wherever it is kept."""
-        name = config.receiver_name
-        url = read_secret(
-            f"receiver {name}", config.url, config.url_file, config.url_env, environ, field="url"
-        )
-        return cls(name, url, config.route, config.timeout, config.channel, config.username)
+        url = config.read_url(environ)
+        return cls(config.receiver_name, url, config.route, config.timeout, config.channel, config.username)
 
     def __repr__(self) -> str:
         return f"SlackReceiver(name={self.name!r}, url=<redacted>)"

@@ -22,7 +22,6 @@ from driftmon.alerting.base import (
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.secrets import read_secret
 
 #: Alertmanager's "no end time" in webhook messages for firing alerts
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -84,11 +83,7 @@ class WebhookReceiver:
     @classmethod
     def from_config(cls, config: WebhookConfig, environ: Mapping[str, str] | None = None) -> WebhookReceiver:
         """The receiver a kind webhook entry describes, its URL read from wherever it is kept."""
-        name = config.receiver_name
-        url = read_secret(
-            f"receiver {name}", config.url, config.url_file, config.url_env, environ, field="url"
-        )
-        return cls(name, url, config.route, config.timeout)
+        return cls(config.receiver_name, config.read_url(environ), config.route, config.timeout)
 
     def __repr__(self) -> str:
         return f"WebhookReceiver(name={self.name!r}, url=<redacted>)"

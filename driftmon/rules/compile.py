@@ -55,34 +55,35 @@ class Agg:
     boolean = False
 
 
+class _OverAgg:
+    """A node over one aggregation: its elements carry the aggregation's labels; not a condition."""
+
+    __slots__ = ()
+    agg: Agg
+    boolean = False
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels of the result's elements (those of the wrapped aggregation)."""
+        return self.agg.labels
+
+
 @dataclass(frozen=True, slots=True)
-class BaselineAgg:
+class BaselineAgg(_OverAgg):
     """`ratio(agg, baseline)` or `delta(agg, baseline)`: the aggregate against the baseline's."""
 
     kind: str
     agg: Agg
     pos: int
-    boolean = False
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The labels of the result's elements (those of the wrapped aggregation)."""
-        return self.agg.labels
 
 
 @dataclass(frozen=True, slots=True)
-class Drift:
+class Drift(_OverAgg):
     """`drift(signal[w], baseline, method=...)`: a two-sample drift statistic per element."""
 
     method: str
     agg: Agg  # func "avg" unused; carries signal, matchers, window, labels, min_samples
     pos: int
-    boolean = False
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The labels of the result's elements (those of the wrapped aggregation)."""
-        return self.agg.labels
 
 
 @dataclass(frozen=True, slots=True)
