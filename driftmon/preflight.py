@@ -5,8 +5,8 @@
 `driftmon run` stops on the first list that is not empty (exit 2) and `driftmon config check`
 prints the same list (exit 1), so a check that says "ok" means the daemon starts. Checked: the
 rule files (messages name FILE:LINE), the probe file and the generator's API key file, the bearer
-token file and the receivers' secrets (strict UTF-8, not empty), and that the store's, the
-spool's and the artifacts' directories exist or can be made, and take a file.
+token file and the receivers' secrets (strict UTF-8, not empty), and that the store's directory
+(which also holds the intake journal) and the artifacts' exist or can be made, and take a file.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def writable_directory(directory: Path, key: str) -> str | None:
 
 def _directories(config: Config) -> list[str]:
     store_dir = config.store.path.parent
-    wanted = [(store_dir, "store.path"), (store_dir / "spool", "store.path (spool)")]
+    wanted = [(store_dir, "store.path")]
     if config.artifacts.enabled:
         wanted.append((config.artifacts.dir, "artifacts.dir"))
     found = (writable_directory(directory, key) for directory, key in wanted)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import structlog
+from prometheus_client import CollectorRegistry, Counter
 
 from driftmon.errors import JournalUnavailable, StoreError
 from driftmon.metrics import Metrics
@@ -59,8 +60,23 @@ class ScorerState:
                 "last_error": self.last_error, "pid": self.pid}
 
 
+def listener_error_counter(registry: CollectorRegistry) -> Callable[[str], None]:
+    """A `Recorder`'s `listener_errors`: counts `driftmon_listener_errors_total{listener}`."""
+    counter = Counter(
+        "driftmon_listener_errors",
+        "Exceptions raised by listeners of scored samples (the sample stays scored).",
+        ["listener"],
+        registry=registry,
+    )
+    return lambda name: counter.labels(name).inc()
+
+
 class Recorder:
-    """Commits one outcome: the row (once), the metrics, the listeners; or the counted failure."""
+    """Commits one outcome: the row (once), the metrics, the listeners; or the counted failure.
+
+    Counts store write failures (`driftmon_store_write_errors_total`, each retry) and, for a new
+    row of a failing sample whose pictures the scorer kept, `driftmon_artifacts_written_total`.
+    """
 
     def __init__(
         self,
@@ -96,6 +112,7 @@ class Recorder:
             image_path=outcome.image_path,
             overlay_path=outcome.overlay_path,
         )
+        failures_before = self.store.write_failures
         try:
             new = self.store.add_once(scored)
         except StoreError:
@@ -103,8 +120,12 @@ class Recorder:
         except Exception as exc:  # this sample cannot be stored (e.g. a value SQLite cannot bind)
             self.fail(entry, "failed", f"store: {exc!r}")
             return
+        finally:
+            self.metrics.store_errors.inc(self.store.write_failures - failures_before)
         if not new:
             return
+        if outcome.image_path is not None:
+            self.metrics.artifacts.inc()
         version = self.metrics.observe_scores(
             sample.source, sample.meta.model_version, outcome.scores, sample.meta.latency_seconds
         )

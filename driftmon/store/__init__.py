@@ -6,9 +6,8 @@ samples        Store: scored samples, retention, readings; version_spans()
 alert_state    AlertStateTable: rule_alert_state (restored alert instances)
 baselines      BaselineTable: rule_baselines (the pinned baseline)
 outbox         Outbox: alert_outbox and alert_notification_state
-spool          Spool: samples queued at SIGTERM, as files under <store dir>/spool (being replaced)
 journal        Journal: the intake journal, a SQLite file of its own (JOURNAL_MIGRATIONS);
-               take_over_spool() moves an old spool into it
+               take_over_spool() moves the SIGTERM spool of a release before it into it
 
 No other package runs SQL; `driftmon.rules` and `driftmon.alerting` use these repositories.
 """

@@ -36,9 +36,9 @@ class FlakyDisk(Journal):
 
 def app_for(journal: Journal, store: Store, registry: CollectorRegistry) -> AppState:
     metrics = Metrics(registry)
-    intake = Intake(None, metrics, journal=journal)
+    intake = Intake(journal, metrics)
     state = {"state": "starting", "up": False}
-    return AppState(None, store, registry, intake=intake, scorer_state=lambda: state)
+    return AppState(intake, store, registry, scorer_state=lambda: state)
 
 
 def call(state: AppState, method: str, url: str, **kwargs: object) -> httpx.Response:

@@ -18,7 +18,7 @@ import driftmon.store.journal as journal_module
 from driftmon.errors import JournalFull, JournalUnavailable, Shed
 from driftmon.samples import Sample, SampleMeta
 from driftmon.store.journal import Journal, meta_from_json, meta_json, take_over_spool
-from driftmon.store.spool import Spool
+from tests.spool_files import write_spool_pair
 from tests.support import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -321,7 +321,7 @@ def test_take_over_spool_moves_every_readable_pair_and_drops_garbage(tmp_path: P
     spool_dir = tmp_path / "spool"
     meta = SampleMeta(model_version="v1", size=(4, 4), labels={"team": "a"}, seed=7)
     for n in range(3):
-        Spool(spool_dir).save(sample(n, meta=meta))
+        write_spool_pair(spool_dir, sample(n, meta=meta))
     (spool_dir / "broken.json").write_text("")
     (spool_dir / "broken.img").write_bytes(b"")
     journal = journal_at(tmp_path / "journal.sqlite")
@@ -336,7 +336,7 @@ def test_take_over_spool_stops_at_a_full_journal_and_keeps_the_rest(tmp_path: Pa
     """A full journal stops the takeover: the files not taken stay for the next start."""
     spool_dir = tmp_path / "spool"
     for n in range(3):
-        Spool(spool_dir).save(sample(n))
+        write_spool_pair(spool_dir, sample(n))
     journal = journal_at(tmp_path / "journal.sqlite", max_entries=2)
     assert take_over_spool(spool_dir, journal) == 2
     assert len(list(spool_dir.glob("*.json"))) == len(list(spool_dir.glob("*.img"))) == 1

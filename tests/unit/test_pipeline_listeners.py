@@ -1,35 +1,34 @@
-"""After scoring: one listener protocol; a listener that raises cannot break scoring."""
+"""After scoring: one listener protocol; a listener that raises cannot break scoring (the
+supervisor's Recorder tells the listeners once the row is committed)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from driftmon.config import Config
+from driftmon.daemon import Daemon
 from driftmon.drift.embedding import EmbeddingDriftTracker
 from driftmon.drift.monitor import EmbeddingMonitor
 from driftmon.metrics import Metrics
-from driftmon.pipeline import RuleReadings, Scored, ScoreObserver, ScoringWorker
+from driftmon.pipeline import RuleReadings, Scored, ScoreObserver
 from driftmon.samples import Sample, SampleMeta, ScoredSample
+from driftmon.scorer_process import Outcome
 from driftmon.scoring.composition_metrics import CompositionMetrics
-from driftmon.store import Store
+from driftmon.store import Entry, Store
+from driftmon.supervisor import Recorder, listener_error_counter
+from tests.fakes.scorer import FakeScorer
 
 EMBEDDING = np.ones(4, dtype=np.float32)
-
-
-class FakeScorer:
-    """Every image reads as the expected text, with an embedding."""
-
-    def score_batch(self, images: list[Any], expected: list[Any], metas: Any = None) -> list[Any]:
-        text = SimpleNamespace(ocr_text="OPEN", expected_text="OPEN")
-        scores = {"text_fidelity": 1.0, "legibility": 0.5}
-        return [SimpleNamespace(text=text, detections=(), scores=scores, evidence={}, embedding=EMBEDDING)]
+#: what the scorer process sends back for a sample that reads as expected, with an embedding
+SCORED = Outcome(1, "scored", scores={"text_fidelity": 1.0, "legibility": 0.5}, ocr_text="OPEN",
+                 expected_text="OPEN", embedding=EMBEDDING)  # fmt: skip
 
 
 class Broken:
@@ -40,11 +39,9 @@ class Broken:
 class Heard:
     def __init__(self) -> None:
         self.items: list[Scored] = []
-        self.done = threading.Event()
 
     def on_scored(self, scored: Scored) -> None:
         self.items.append(scored)
-        self.done.set()
 
 
 class Readings:
@@ -68,13 +65,11 @@ def test_a_broken_listener_is_logged_counted_and_the_others_still_hear(tmp_path:
         RuleReadings(readings),
         heard,
     ]
-    worker = ScoringWorker(FakeScorer, store, Metrics(registry), None, listeners=listeners)
-    image = np.full((16, 16, 3), 255, np.uint8)
-    worker.submit(Sample("s1", "push", 1000.0, SampleMeta(model_version="v1"), image))
+    recorder = Recorder(store, Metrics(registry), listeners, listener_error_counter(registry))
+    entry = Entry(1, Sample("s1", "push", 1000.0, SampleMeta(model_version="v1"), None, b"png"), 1, None)
     with capture_logs() as logs:
-        worker.start()
-        assert heard.done.wait(60), "the listener after the broken one was never told"
-        worker.stop(5.0)
+        recorder.record(entry, SCORED)
+    assert heard.items, "the listener after the broken one was never told"
     assert store.get("s1") is not None
     assert heard.items[0].sample.id == "s1" and heard.items[0].version == "v1"
     assert heard.items[0].embedding is EMBEDDING
@@ -86,15 +81,25 @@ def test_a_broken_listener_is_logged_counted_and_the_others_still_hear(tmp_path:
     assert registry.get_sample_value("driftmon_listener_errors_total", {"listener": "Broken"}) == 1.0
 
 
-def test_sink_is_short_for_rule_readings(tmp_path: Path) -> None:
-    """`sink=` adds a RuleReadings listener after the given ones."""
-    readings, heard = Readings(), Heard()
-    worker = ScoringWorker(
-        FakeScorer, Store(tmp_path / "db.sqlite"), Metrics(CollectorRegistry()), None,
-        listeners=[heard], sink=readings,
-    )  # fmt: skip
-    assert worker.listeners[0] is heard
-    assert isinstance(worker.listeners[1], RuleReadings) and worker.listeners[1].sink is readings
+@pytest.mark.anyio
+async def test_the_daemon_tells_the_rules_last_and_counts_listener_errors(tmp_path: Path) -> None:
+    """The daemon's recorder hears the composition observer first and ends with a RuleReadings
+    over its rules (what `sink=` of the in-process worker added); its listener errors are
+    `driftmon_listener_errors_total{listener}` in the daemon's registry."""
+    config = Config.model_validate(
+        {"store": {"path": str(tmp_path / "data" / "driftmon.db")}, "artifacts": {"enabled": False}}
+    )
+    daemon = Daemon(config, port=0, nvml=False, scorer_factory=FakeScorer, environ={})
+    async with AsyncExitStack() as stack:
+        for name, start in daemon.steps():
+            if name == "http":  # the scoring part is built; its thread is never started
+                break
+            await start(stack)
+        listeners = daemon.supervisor.recorder.listeners
+        assert isinstance(listeners[0], ScoreObserver)
+        assert isinstance(listeners[-1], RuleReadings) and listeners[-1].sink is daemon.rules
+        daemon.supervisor.recorder.listener_errors("Broken")
+    assert daemon.registry.get_sample_value("driftmon_listener_errors_total", {"listener": "Broken"}) == 1.0
 
 
 def test_embedding_monitor_listens_to_embeddings_by_version(tmp_path: Path) -> None:

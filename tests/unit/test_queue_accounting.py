@@ -1,63 +1,66 @@
 """Queue accounting that cannot drift (item 6), and sampling near its ratio: the edge tests that
-deliberate one-line bugs in pipeline.py survived before."""
+deliberate one-line bugs in pipeline.py survived before. The bounded queue they guarded is now the
+intake journal (driftmon/store/journal.py): its bytes bound is checked here the same way."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
 
-from driftmon.metrics import Metrics
-from driftmon.pipeline import ScoringWorker, is_sampled
+from driftmon.errors import JournalFull
+from driftmon.pipeline import is_sampled
 from driftmon.samples import Sample, SampleMeta
-from driftmon.store import Store
+from driftmon.store import Journal
+from driftmon.store.journal import meta_json
+
+#: what each entry counts besides its image: its meta as journaled
+META = len(meta_json(SampleMeta()).encode())
 
 
-def _never_built() -> None:
-    raise AssertionError("the scorer is not built in these tests")
-
-
-def worker(tmp_path: Path, max_bytes: int, queue_size: int = 100) -> ScoringWorker:
-    """A worker whose thread is never started: nothing takes samples off its queue."""
-    return ScoringWorker(
-        _never_built,  # type: ignore[arg-type]
-        Store(tmp_path / "db.sqlite"),
-        Metrics(CollectorRegistry()),
-        None,
-        queue_size=queue_size,
-        queue_max_bytes=max_bytes,
-    )
+def journal(tmp_path: Path, max_bytes: int, max_entries: int = 100) -> Journal:
+    """A journal nobody claims from (no scorer runs)."""
+    return Journal(tmp_path / "journal.db", max_entries, max_bytes, synchronous="NORMAL")
 
 
 def sample(size: int, index: int = 0) -> Sample:
     return Sample(f"s{index}", "push", 0.0, SampleMeta(), None, b"x" * size)
 
 
-def queued_bytes(w: ScoringWorker) -> int:
-    """What the queue really holds, summed from its samples."""
-    with w.queue.mutex:
-        return sum(len(s.encoded) for s in w.queue.queue)
+def accepted(j: Journal, s: Sample) -> bool:
+    try:
+        j.append(s)
+    except JournalFull:
+        return False
+    return True
+
+
+def held_bytes(j: Journal) -> int:
+    """What the journal really holds, summed from its rows (image and meta bytes)."""
+    with sqlite3.connect(j.path) as conn:
+        query = "SELECT COALESCE(SUM(length(image) + length(CAST(meta AS BLOB))), 0) FROM journal"
+        return int(conn.execute(query).fetchone()[0])
 
 
 def test_eight_posts_of_99_bytes_under_a_198_byte_limit(tmp_path: Path) -> None:
-    """Two fit, the other six are refused, and what is counted is what is queued (not 495 B
-    queued while 198 B are counted, as before: a refusal released bytes it never reserved)."""
-    w = worker(tmp_path, 198)
-    answers = [w.submit(sample(99, i)) for i in range(8)]
+    """Two fit, the other six are refused, and what is counted is what is held (not 495 B
+    held while 198 B are counted, as in the old queue: a refusal released bytes it never reserved)."""
+    j = journal(tmp_path, 2 * (99 + META))
+    answers = [accepted(j, sample(99, i)) for i in range(8)]
     assert answers == [True, True] + [False] * 6
-    assert w.queued_bytes == queued_bytes(w) == 198
+    assert j.size_bytes() == held_bytes(j) == 2 * (99 + META)
 
 
 def test_one_large_sample_on_an_empty_queue_is_taken(tmp_path: Path) -> None:
-    """A sample larger than the limit is taken when the queue is empty (else it never could be)."""
-    w = worker(tmp_path, 100)
-    assert w.submit(sample(500))
-    assert not w.submit(sample(1))
-    assert w.queued_bytes == 500
+    """A sample larger than the limit is taken when the journal is empty (else it never could be)."""
+    j = journal(tmp_path, 100)
+    assert accepted(j, sample(500))
+    assert not accepted(j, sample(1, 1))
+    assert j.size_bytes() == 500 + META
 
 
 @settings(max_examples=50, deadline=None)
@@ -65,16 +68,20 @@ def test_one_large_sample_on_an_empty_queue_is_taken(tmp_path: Path) -> None:
 def test_queued_bytes_never_pass_the_limit(
     tmp_path_factory: pytest.TempPathFactory, sizes: list[int], limit: int, rng: random.Random
 ) -> None:
-    """Over many posts with takes in between: the counted bytes equal the queued bytes, and pass
-    the limit only by one sample taken on an empty queue."""
-    w = worker(tmp_path_factory.mktemp("q"), limit)
-    for index, size in enumerate(sizes):
-        w.submit(sample(size, index))
-        if rng.random() < 0.3 and not w.queue.empty():
-            w._release(w.queue.get_nowait())  # what _take_batch does for each sample it takes
-        held = queued_bytes(w)
-        assert w.queued_bytes == held
-        assert held <= limit or w.queue.qsize() == 1
+    """Over many posts with takes in between: the counted bytes equal the held bytes, and pass
+    the limit only by one sample taken into an empty journal."""
+    j = journal(tmp_path_factory.mktemp("q"), limit)
+    try:
+        for index, size in enumerate(sizes):
+            accepted(j, sample(size, index))
+            if rng.random() < 0.3:
+                # what the supervisor does with each entry it takes: claim, record, complete
+                j.complete(entry.id for entry in j.claim(1, lease_seconds=60))
+            held = held_bytes(j)
+            assert j.size_bytes() == held
+            assert held <= limit or j.depth() == 1
+    finally:
+        j.close()
 
 
 @pytest.mark.parametrize("ratio", [0.1, 0.5, 0.9])

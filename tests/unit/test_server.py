@@ -12,29 +12,24 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from driftmon.metrics import Metrics
-from driftmon.pipeline import ScoringWorker, is_sampled
+from driftmon.pipeline import is_sampled
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.server import AppState, make_app
 from driftmon.store import Store
+from driftmon.store.journal import meta_json
 from tests.imaging import huge_png_header, png_bytes
+from tests.journaled import journal_intake, no_scorer_state, taken_in
 
 PNG = png_bytes(np.full((32, 32, 3), 200, np.uint8))
 
 
-def _unused_scorer():  # the worker is never started in these tests
-    raise AssertionError("scoring must not run in HTTP contract tests")
-
-
 @pytest.fixture
 def state(tmp_path: Path) -> AppState:
+    """The routes over an intake journal of 2 entries; no scorer runs in these tests."""
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
     store = Store(tmp_path / "db.sqlite")
-    worker = ScoringWorker(_unused_scorer, store, metrics, None, queue_size=2)
-    return AppState(
-        worker=worker, store=store, registry=registry, max_body_bytes=200_000, max_pixels=1_000_000
-    )
+    intake = journal_intake(tmp_path, registry, max_entries=2)
+    return AppState(intake, store, registry, max_body_bytes=200_000, scorer_state=no_scorer_state())
 
 
 def call(state: AppState, method: str, url: str, **kwargs) -> httpx.Response:
@@ -51,11 +46,11 @@ def post_json(state: AppState, image: bytes = PNG, **meta) -> httpx.Response:
 
 
 def test_json_sample_accepted(state: AppState) -> None:
-    """A JSON sample is answered 202 with an id and sampled=true, and queued."""
+    """A JSON sample is answered 202 with an id and sampled=true, and journaled."""
     response = post_json(state, prompt='a sign "OPEN"', model_version="v1", latency_seconds=0.1)
     assert response.status_code == 202
     assert response.json()["sampled"] is True
-    assert state.worker.queue.qsize() == 1
+    assert state.intake.journal.depth() == 1
 
 
 def test_multipart_sample_accepted(state: AppState) -> None:
@@ -68,7 +63,7 @@ def test_multipart_sample_accepted(state: AppState) -> None:
         data={"meta": json.dumps({"model_version": "v2", "labels": {"team": "a"}})},
     )
     assert response.status_code == 202, response.text
-    assert state.worker.queue.get_nowait().meta.labels == {"team": "a"}
+    assert taken_in(state.intake.journal)[0].meta.labels == {"team": "a"}
 
 
 @pytest.mark.parametrize(
@@ -102,7 +97,7 @@ def test_bad_requests_get_status_and_json_error(
 
 
 def test_queue_full_sheds_with_retry_after(state: AppState) -> None:
-    """With the queue full, samples are shed with 429 and Retry-After, and counted."""
+    """With the journal full, samples are shed with 429 and Retry-After, and counted."""
     assert post_json(state).status_code == 202
     assert post_json(state).status_code == 202
     response = post_json(state, model_version="v9")
@@ -120,7 +115,7 @@ def test_unsampled_requests_are_counted_not_decoded(state: AppState) -> None:
     response = post_json(state, image=b"not even an image", request_id="r1")
     assert response.status_code == 202
     assert response.json()["sampled"] is False
-    assert state.worker.queue.qsize() == 0
+    assert state.intake.journal.depth() == 0
 
 
 def test_bearer_token_guards_v1_routes(state: AppState) -> None:
@@ -139,11 +134,16 @@ def test_bearer_token_guards_v1_routes(state: AppState) -> None:
     assert call(state, "GET", "/metrics").status_code == 200
 
 
-def test_readyz_reports_models_not_loaded(state: AppState) -> None:
-    """Before the worker has loaded its models, /readyz answers 503 naming the check."""
+def test_readyz_names_the_failing_check_and_never_waits_for_the_models(state: AppState) -> None:
+    """/readyz answers 503 naming the check that fails (the intake cannot journal: no room); a
+    scorer still loading its models is shown in the body and never makes it 503."""
+    loading = call(state, "GET", "/readyz")
+    assert loading.status_code == 200 and loading.json()["checks"] == {"intake": True}
+    assert loading.json()["scorer"]["state"] == "starting"
+    assert [post_json(state).status_code for _ in range(2)] == [202, 202]
     response = call(state, "GET", "/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"]["models"] is False
+    assert response.json()["checks"]["intake"] is False
 
 
 def test_unknown_sample_is_404_json(state: AppState) -> None:
@@ -197,17 +197,11 @@ def test_compare_two_versions_side_by_side(state: AppState) -> None:
 
 
 def test_queue_sheds_by_bytes(tmp_path: Path) -> None:
-    """The queue also sheds when its samples' bytes would pass queue_max_bytes."""
+    """The journal also sheds when its samples' bytes would pass queue_max_bytes."""
     registry = CollectorRegistry()
-    worker = ScoringWorker(
-        _unused_scorer,
-        Store(tmp_path / "db.sqlite"),
-        Metrics(registry),
-        None,
-        queue_size=100,
-        queue_max_bytes=len(PNG) * 2,
-    )
-    state = AppState(worker=worker, store=worker.store, registry=registry)
+    entry_size = len(PNG) + len(meta_json(SampleMeta()).encode())
+    intake = journal_intake(tmp_path, registry, max_bytes=entry_size * 2)
+    state = AppState(intake, Store(tmp_path / "db.sqlite"), registry)
     assert [post_json(state).status_code for _ in range(3)] == [202, 202, 429]
 
 

@@ -1,4 +1,4 @@
-"""The SQLite store, artifact retention and the shutdown spool."""
+"""The SQLite store, artifact retention and an old release's shutdown spool taken over."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from driftmon.pipeline import is_failing
 from driftmon.samples import Sample, SampleMeta, ScoredSample
 from driftmon.scoring.scorer import ScoreResult
 from driftmon.scoring.text import score_text
-from driftmon.store import Store
-from driftmon.store.spool import Spool
+from driftmon.store import Journal, Store, take_over_spool
 from tests.imaging import png_bytes
+from tests.spool_files import write_spool_pair
 
 
 def scored(sample_id: str, ts: float, version: str = "v1", fidelity: float | None = 0.9) -> ScoredSample:
@@ -111,15 +111,18 @@ def test_artifacts_retention_by_count_and_age(tmp_path: Path) -> None:
 
 
 def test_spool_round_trip(tmp_path: Path) -> None:
-    """Queued samples spooled at shutdown come back intact, once."""
-    spool = Spool(tmp_path / "spool")
+    """Samples an older release spooled at shutdown come back intact, once: taken over into the
+    intake journal (the spool's replacement) and claimed from it."""
+    spool = tmp_path / "spool"
     encoded = png_bytes(np.full((8, 8, 3), 77, np.uint8))
     meta = SampleMeta(prompt="p", model_version="v3", size=(8, 8), labels={"probe": "x"})
-    spool.save(Sample("abc", "probe", 5.0, meta, np.zeros((1, 1, 3), np.uint8), encoded))
-    (restored,) = list(spool.drain())
-    assert (restored.id, restored.source, restored.meta) == ("abc", "probe", meta)
+    write_spool_pair(spool, Sample("abc", "probe", 5.0, meta, np.zeros((1, 1, 3), np.uint8), encoded))
+    journal = Journal(tmp_path / "journal.db", 10, 1 << 20)
+    assert take_over_spool(spool, journal) == 1
+    ((restored, attempts),) = [(entry.sample, entry.attempts) for entry in journal.claim(10, 60)]
+    assert (restored.id, restored.source, restored.meta, attempts) == ("abc", "probe", meta, 1)
     assert restored.encoded == encoded and restored.image is None
-    assert list(spool.drain()) == []
+    assert take_over_spool(spool, journal) == 0 and journal.depth() == 1
 
 
 @pytest.mark.parametrize(

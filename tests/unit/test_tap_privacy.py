@@ -20,8 +20,6 @@ from prometheus_client import CollectorRegistry
 
 from driftmon.config import StoreConfig
 from driftmon.logs import configure_logging
-from driftmon.metrics import Metrics
-from driftmon.pipeline import ScoringWorker
 from driftmon.privacy import prompt_free_evidence, prompt_hash, stored_form
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.server import AppState, make_app
@@ -29,6 +27,7 @@ from driftmon.sources.intake import Offer
 from driftmon.sources.tap import TapConfig, make_tap_app
 from driftmon.store import Store
 from tests.imaging import png_bytes
+from tests.journaled import journal_intake, taken_in
 
 PROMPT = 'a secret launch poster that says "PROJECT NIGHTJAR"'
 TOKEN = "sk-very-private-token-42"
@@ -165,11 +164,11 @@ def push(state: AppState, image: bytes) -> httpx.Response:
 def test_push_logs_no_prompt_and_stores_no_secret_header(tmp_path: Path, captured_log) -> None:
     store = Store(tmp_path / "db.sqlite")
     registry = CollectorRegistry()
-    worker = ScoringWorker(lambda: None, store, Metrics(registry), None, queue_size=4)
-    state = AppState(worker=worker, store=store, registry=registry)
+    intake = journal_intake(tmp_path, registry, max_entries=4)
+    state = AppState(intake, store, registry)
     assert push(state, PNG).status_code == 202
     assert push(state, b"not an image at all").status_code == 422
-    queued = worker.queue.get_nowait()
+    queued = taken_in(intake.journal)[0]
     sample = queued[-1] if isinstance(queued, tuple) else queued
     assert sample.meta.prompt == PROMPT
     store.add(scored(sample.meta))
