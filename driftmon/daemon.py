@@ -16,7 +16,8 @@ teardown, so a failed start undoes exactly what was done, and shutdown is the st
     4  notifier     read receiver secrets, open the outbox,        close its client and the outbox
                     add the `alert-delivery` job
     5  scoring      artifacts directory, the intake journal (an    close the journal
-                    old SIGTERM spool taken over), the intake,
+                    SIGTERM spool of an older release taken
+                    over), the intake,
                     the scoring supervisor (not started)
     6  http         read the token file, build the app             —
     6b tap          (`sources.tap.enabled`) bind the tap's port    stop accepting, requests in flight
@@ -71,7 +72,7 @@ import anyio
 import httpx
 import structlog
 import uvicorn
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from driftmon.artifacts import Artifacts
 from driftmon.config import Config
@@ -87,7 +88,7 @@ from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 from driftmon.store.journal import Journal, take_over_spool
-from driftmon.supervisor import Recorder, ScoringSupervisor
+from driftmon.supervisor import Recorder, ScoringSupervisor, listener_error_counter
 from driftmon.tokens_live import StepsObserver
 
 if TYPE_CHECKING:
@@ -123,25 +124,6 @@ def read_token(path: Path | None) -> str | None:
     from driftmon.secrets import read_secret_file
 
     return None if path is None else read_secret_file(path, "server.auth_token_file")
-
-
-def make_scorer_factory(config: Config, metrics: Metrics) -> Callable[[], Scorer]:
-    """Builds the scorer (driftmon.scoring.factory) inside the scoring thread."""
-
-    def build() -> Scorer:
-        from driftmon.scoring.factory import build_scorer
-
-        def on_engine(ocr: Any) -> None:
-            metrics.track_ocr(ocr)
-            metrics.describe_build(ocr_engine=ocr.name, device=ocr.device)
-
-        return build_scorer(
-            config.scoring,
-            on_stage=lambda stage, seconds: metrics.stage_duration.labels(stage).observe(seconds),
-            on_engine=on_engine,
-        )
-
-    return build
 
 
 def make_embedding_monitor(
@@ -250,9 +232,10 @@ class NotifierPart:
 
 
 class ScoringPart:
-    """Step 5 (`start`): the intake journal (an old SIGTERM spool taken over), the intake, the
-    listeners and the scoring supervisor; step 9 (`start_thread`): the supervisor's thread, which
-    starts the scorer process (the models load there) and scores what the journal holds."""
+    """Step 5 (`start`): the intake journal (the SIGTERM spool of an older release taken over), the
+    intake, the listeners and the scoring supervisor; step 9 (`start_thread`): the supervisor's
+    thread, which starts the scorer process (the models load there) and scores what the journal
+    holds."""
 
     journal: Journal
     supervisor: ScoringSupervisor
@@ -280,7 +263,13 @@ class ScoringPart:
         self.supervisor = ScoringSupervisor(
             self.journal,
             ScorerChild(self.scorer_factory or ScorerFromConfig(scoring), child_settings(config)),
-            Recorder(daemon.store, daemon.metrics, self._listeners(), self._listener_errors(), daemon.clock),
+            Recorder(
+                daemon.store,
+                daemon.metrics,
+                self._listeners(),
+                listener_error_counter(daemon.registry),
+                daemon.clock,
+            ),
             daemon.metrics,
             batch_size=scoring.batch_size,
             batch_timeout=scoring.batch_timeout,
@@ -288,12 +277,11 @@ class ScoringPart:
         daemon.metrics.track_ocr(self.supervisor.ocr_stats)
         daemon.metrics.queue_capacity.set(scoring.queue_size)
         self.intake = Intake(
-            None,
+            self.journal,
             daemon.metrics,
             readings=daemon.rules,
             max_pixels=scoring.max_pixels,
             clock=daemon.clock,
-            journal=self.journal,
             on_journaled=self.supervisor.wake,
         )
 
@@ -308,15 +296,6 @@ class ScoringPart:
         listeners.append(StepsObserver(daemon.metrics))  # driftmon_generation_steps
         listeners.append(RuleReadings(rules))
         return listeners
-
-    def _listener_errors(self) -> Callable[[str], None]:
-        counter = Counter(
-            "driftmon_listener_errors",
-            "Exceptions raised by listeners of scored samples (the sample stays scored).",
-            ["listener"],
-            registry=self.daemon.registry,
-        )
-        return lambda name: counter.labels(name).inc()
 
     async def start_thread(self, stack: AsyncExitStack) -> None:
         self.supervisor.start()
@@ -355,18 +334,15 @@ class HttpPart:
     async def start(self, stack: AsyncExitStack) -> None:
         daemon, config = self.daemon, self.daemon.config
         self.state = AppState(
-            worker=None,
             scorer_state=daemon.scorer_state,
             store=daemon.store,
             registry=daemon.registry,
             max_body_bytes=config.sources.push.max_body_bytes,
-            max_pixels=config.scoring.max_pixels,
             sample_ratio=config.sources.push.sample_ratio,
             push_enabled=config.sources.push.enabled,
             auth_token=read_token(config.server.auth_token_file),
             public_url=daemon.url,
             rules=daemon.rules,
-            clock=daemon.clock,
             intake=daemon.intake,
         )
         server_config = uvicorn.Config(
@@ -455,7 +431,7 @@ class Daemon:
     """Everything `driftmon run` runs, built from one Config; `serve()` until `stop()` or SIGTERM.
 
     Construction does no I/O (see the module docstring); the parts' objects (`store`, `rules`,
-    `worker`, ...) exist once `start` has run.
+    `supervisor`, ...) exist once `start` has run.
     """
 
     def __init__(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +28,6 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from driftmon.errors import BadRequest, JournalUnavailable, Rejected, Shed
-from driftmon.pipeline import ScoringWorker
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.bounds import check_json_depth
@@ -64,40 +61,22 @@ class MetaIn(BaseModel):
 
 @dataclass
 class AppState:
-    """What the routes need; everything injected so tests can build it from fakes.
+    """What the routes need; everything injected so tests can build it from fakes."""
 
-    Without an `intake`, one is made over `worker` (with `max_pixels`, `rules`, `clock`, `random`).
-    """
-
-    worker: ScoringWorker | None
+    #: the one door (journal-backed): sampling, validation, counts
+    intake: Intake
     store: Store
     registry: CollectorRegistry
     max_body_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
     sample_ratio: float = 1.0
     push_enabled: bool = True
     auth_token: str | None = None
     public_url: str = ""
     retry_after_seconds: int = 5
     rules: Any | None = None
-    clock: Callable[[], float] = time.time
-    random: Callable[[], float] = random.random
     extra_ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    intake: Intake = None  # type: ignore[assignment]  # made in __post_init__ when not given
-    #: the scorer process's state for /readyz's body (the daemon); None: the in-process worker
+    #: the scorer process's state for /readyz's body (the daemon's supervisor); None: left out
     scorer_state: Callable[[], dict[str, Any]] | None = None
-
-    def __post_init__(self) -> None:
-        if self.intake is None:
-            assert self.worker is not None, "give an intake or a worker"
-            self.intake = Intake(
-                self.worker,
-                self.worker.metrics,
-                readings=self.rules,
-                max_pixels=self.max_pixels,
-                clock=self.clock,
-                random=self.random,
-            )
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -329,22 +308,11 @@ async def readyz(request: Request) -> Response:
     responses: {200: {description: ready}, 503: {description: not ready, with reasons}}
     """
     state: AppState = request.app.state.driftmon
-    if state.scorer_state is not None:
-        return await _journal_readiness(state)
-    assert state.worker is not None
-    checks = {"models": state.worker.ready.is_set(), **{k: f() for k, f in state.extra_ready_checks.items()}}
-    body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
-    if state.worker.load_error:
-        body["error"] = state.worker.load_error
-    return JSONResponse(body, status_code=200 if body["ready"] else 503)
-
-
-async def _journal_readiness(state: AppState) -> Response:
-    """Ready = the intake can accept and journal; a restarting scorer never flips the status."""
-    assert state.scorer_state is not None
     intake = await anyio.to_thread.run_sync(state.intake.can_accept)
     checks = {"intake": intake, **{k: f() for k, f in state.extra_ready_checks.items()}}
-    body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks, "scorer": state.scorer_state()}
+    body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
+    if state.scorer_state is not None:  # the scorer's state: shown, never a reason for 503
+        body["scorer"] = state.scorer_state()
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 

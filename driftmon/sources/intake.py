@@ -1,23 +1,23 @@
 """The one door: every sample enters the daemon through `Intake.offer`.
 
-    intake = Intake(worker, metrics, readings=rules, max_pixels=...)
+    intake = Intake(journal, metrics, readings=rules, max_pixels=..., on_journaled=supervisor.wake)
     admitted = await intake.offer(Offer(source, image, meta, sample_ratio))
         -> Admitted(id, sampled)    sampled=False: counted `unsampled`, the image is not even read
         raises Rejected             not base64, not an image, too many pixels (counted `rejected`)
-        raises Shed                 the scoring queue is full (counted `shed`)
-    intake.requeue(sample)          a sample spooled at the last shutdown, queued again
+        raises Shed                 the journal is full (JournalFull) or cannot be written
+                                    (JournalUnavailable); counted `shed`
+    intake.can_accept()             readiness: the journal can take a sample now
 
-With a `journal` (the daemon), a sampled sample is validated and appended to the intake journal
-in one worker thread, off the event loop: `Admitted(sampled=True)` means it is on disk. A full
-journal raises `JournalFull` (429), one that cannot be written `JournalUnavailable` (503); both
-are `Shed`, counted `shed`. `on_journaled()` then wakes the scoring supervisor. Without one (tests,
-the in-process `ScoringWorker`), the sample goes to the worker's in-memory queue.
+A sampled sample is validated and appended to the intake journal in one worker thread, off the
+event loop: `Admitted(sampled=True)` means it is on disk. A full journal raises `JournalFull`
+(429), one that cannot be written `JournalUnavailable` (503); both are `Shed`, counted `shed`.
+`on_journaled()` then wakes the scoring supervisor.
 
 Push (`POST /v1/samples`), the probes and (later) the tap all come through here and only map
 `Rejected` and `Shed` to their own answers (HTTP 4xx or 429 + Retry-After, a dropped probe).
 Every refusal is counted here, once, in `driftmon_samples_total{source, model_version, outcome}`
-(the scoring worker counts what happens after the queue: scored, failed, rejected at decoding),
-and every sample offered to the queue is the rule signal `shed` (0 or 1).
+(the supervisor counts what happens after the journal: scored, failed, rejected at decoding),
+and every sample offered to the journal is the rule signal `shed` (0 or 1).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import anyio
 from driftmon.errors import ImageRejected, JournalUnavailable, Rejected, Shed
 from driftmon.images import check_image
 from driftmon.metrics import Metrics
-from driftmon.pipeline import ScoringWorker, is_sampled
+from driftmon.pipeline import is_sampled
 from driftmon.samples import ReadingSink, Sample, SampleMeta
 from driftmon.sources.bounds import check_meta
 from driftmon.store.journal import Journal
@@ -79,21 +79,19 @@ def image_bytes(image: bytes | str, max_pixels: int) -> bytes:
 
 
 class Intake:
-    """Samples in: sampling, validation off the event loop, the queue; counts every outcome."""
+    """Samples in: sampling, validation off the event loop, the journal; counts every outcome."""
 
     def __init__(
         self,
-        worker: ScoringWorker | None,
+        journal: Journal,
         metrics: Metrics,
         *,
         readings: ReadingSink | None = None,
         max_pixels: int = 40_000_000,
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = random.random,
-        journal: Journal | None = None,
         on_journaled: Callable[[], None] = lambda: None,
     ) -> None:
-        self.worker = worker
         self.journal = journal
         self.on_journaled = on_journaled
         self._unavailable_at = float("-inf")
@@ -104,7 +102,7 @@ class Intake:
         self.random = random
 
     async def offer(self, offer: Offer) -> Admitted:
-        """Sample, validate (in a worker thread) and queue; raises Rejected or Shed."""
+        """Sample, validate and journal (in a worker thread); raises Rejected or Shed."""
         sample_id = uuid.uuid4().hex
         meta = offer.meta
         try:
@@ -115,23 +113,15 @@ class Intake:
         if not is_sampled(meta.request_id, offer.sample_ratio, self.random()):
             self.metrics.count(offer.source, meta.model_version, "unsampled")
             return Admitted(sample_id, sampled=False)
-        if self.journal is not None:
-            await self._journal(sample_id, offer)
-            return Admitted(sample_id, sampled=True)
-        try:
-            # base64, header, pixel limit and structure only: the worker decodes the pixels, so
-            # queued samples cost their compressed size and the HTTP path stays cheap
-            encoded = await anyio.to_thread.run_sync(image_bytes, offer.image, self.max_pixels)
-        except Rejected:
-            self.metrics.count(offer.source, meta.model_version, "rejected")
-            raise
-        if not self.requeue(Sample(sample_id, offer.source, self.clock(), meta, None, encoded)):
-            raise Shed("scoring queue is full")
+        await self._journal(sample_id, offer)
         return Admitted(sample_id, sampled=True)
 
     async def _journal(self, sample_id: str, offer: Offer) -> None:
-        """Validate and append in one worker thread; the sample is on disk when this returns."""
-        assert self.journal is not None
+        """Validate and append in one worker thread; the sample is on disk when this returns.
+
+        Validation is base64, header, pixel limit and structure only: the scorer process decodes
+        the pixels, so journaled samples cost their compressed size and the HTTP path stays cheap.
+        """
         journal = self.journal
 
         def validate_and_append() -> Sample:
@@ -161,22 +151,9 @@ class Intake:
 
     def can_accept(self) -> bool:
         """Readiness: the journal can be read, has room, and no append failed on I/O lately."""
-        if self.journal is None:
-            return True
         if time.monotonic() - self._unavailable_at < UNAVAILABLE_FOR:
             return False
         try:
             return self.journal.depth() < self.journal.max_entries
         except JournalUnavailable:
             return False
-
-    def requeue(self, sample: Sample) -> bool:
-        """Queue a sample already taken in (validated); False, counted as shed, when it is full."""
-        assert self.worker is not None, "requeue needs an in-process worker"
-        queued = self.worker.submit(sample)
-        if not queued:
-            self.metrics.count(sample.source, sample.meta.model_version, "shed")
-        if self.readings is not None:
-            labels = {"source": sample.source, "model_version": sample.meta.model_version}
-            self.readings.record(sample.received_at, labels, {"shed": 0.0 if queued else 1.0})
-        return queued

@@ -358,7 +358,9 @@ def _spooled_records(directory: Path) -> Sequence[Path]:
 
 
 def _spooled_sample(record_path: Path) -> Sample:
-    """One spool pair as a Sample (the format of driftmon.store.spool.Spool.save)."""
+    """One spool pair as a Sample. The format releases before the journal wrote at SIGTERM:
+    `<id>.img` (the encoded image) and `<id>.json`, ``{"id", "source", "received_at", "meta"}``
+    with meta as `SampleMeta`'s fields (`size` a list)."""
     record = json.loads(record_path.read_text())
     encoded = record_path.with_suffix(".img").read_bytes()
     if not encoded:
