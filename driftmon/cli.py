@@ -304,6 +304,7 @@ def demo(
     swap_back_at: Annotated[float, typer.Option(help="Seconds until it swaps back to v1.")] = 170.0,
     port: Annotated[int, typer.Option(help="The daemon's port.")] = 9844,
     generator_port: Annotated[int, typer.Option(help="The synthetic generator's port.")] = 9845,
+    tap_port: Annotated[int, typer.Option(help="The daemon's tap, in front of the generator.")] = 9850,
     data_dir: Annotated[
         Path | None, typer.Option(help="Store and pictures here (default: a temp dir).")
     ] = None,
@@ -322,6 +323,7 @@ def demo(
         plan = DemoPlan(
             port=port,
             generator_port=generator_port,
+            tap_port=tap_port,
             duration=duration,
             swap_at=swap_at,
             swap_back_at=swap_back_at,

@@ -1,9 +1,11 @@
 """`driftmon demo`: the synthetic generator, the daemon and a model swap, live in the terminal.
 
 Timeline: v1 serves traffic; at `swap_at` seconds the generator swaps to v2 (garbled text, text
-in the margin, ~320 ms); at `swap_back_at` it swaps back. Traffic is "production" requests whose
-outputs the generator pushes to the daemon, plus the daemon's own canary probes. The view reads
-the daemon's public API (`/v1/samples/recent`, `/v1/alerts`), as a dashboard would.
+in the margin, ~320 ms); at `swap_back_at` it swaps back. Traffic is "production" requests sent
+through the daemon's tap (`sources.tap` on `tap_port`: the no-code path, the generator unchanged
+and pushing nothing), which proxies them to the generator and samples the answers (the model
+version from the answer's ``X-Model-Version`` header), plus the daemon's own canary probes. The
+view reads the daemon's public API (`/v1/samples/recent`, `/v1/alerts`), as a dashboard would.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class DemoPlan:
 
     port: int = 9844
     generator_port: int = 9845
+    #: the daemon's tap, in front of the generator: production traffic goes here
+    tap_port: int = 9850
     duration: float = 240.0
     swap_at: float = 70.0
     swap_back_at: float = 170.0
@@ -59,7 +63,7 @@ class DemoPlan:
 
 
 def demo_config(plan: DemoPlan, data_dir: Path) -> Config:
-    """The daemon's configuration for the demo: loopback, push + probes, the demo rules."""
+    """The daemon's configuration for the demo: loopback, the tap + push + probes, the demo rules."""
     return Config.model_validate(
         {
             "server": {"host": "127.0.0.1", "port": plan.port, "shutdown_grace": 5},
@@ -67,6 +71,13 @@ def demo_config(plan: DemoPlan, data_dir: Path) -> Config:
             "artifacts": {"dir": str(data_dir / "artifacts")},
             "sources": {
                 "push": {"sample_ratio": 1.0},
+                "tap": {
+                    "enabled": True,
+                    "listen": f"127.0.0.1:{plan.tap_port}",
+                    "upstream": f"http://127.0.0.1:{plan.generator_port}",
+                    "sample_ratio": 1.0,
+                    "model_version_header": "X-Model-Version",
+                },
                 "probe": {
                     "enabled": True,
                     "interval": 60,
@@ -96,10 +107,11 @@ def phase(plan: DemoPlan, elapsed: float) -> str:
 
 
 async def drive_traffic(plan: DemoPlan, generator: DemoGenerator, stop: asyncio.Event) -> None:
-    """Production traffic through the generator's OpenAI API, swapping versions on schedule."""
+    """Production traffic to the generator's OpenAI API through the tap, swapping versions on
+    schedule."""
     rng = random.Random(1)
     started = time.monotonic()
-    url = f"http://127.0.0.1:{plan.generator_port}/v1/images/generations"
+    url = f"http://127.0.0.1:{plan.tap_port}/v1/images/generations"
     async with httpx.AsyncClient(timeout=30.0) as client:
         while not stop.is_set():
             wanted = phase(plan, time.monotonic() - started)
@@ -178,6 +190,7 @@ def render_view(
         style="bold",
     )
     footer = Text(
+        f"traffic through the tap :{plan.tap_port} → generator :{plan.generator_port} · "
         f"metrics http://127.0.0.1:{plan.port}/metrics · samples /v1/samples/recent · "
         f"alerts /v1/alerts · pictures /v1/samples/<id>/overlay.png · Ctrl-C stops"
     )
@@ -200,7 +213,7 @@ async def run_demo(plan: DemoPlan, live: bool = True) -> dict[str, dict[str, flo
     """Run the demo; returns the last per-version summary (for tests and the closing line)."""
     data_dir = plan.data_dir or Path(tempfile.mkdtemp(prefix="driftmon-demo-"))
     daemon = Daemon(demo_config(plan, data_dir))
-    generator = DemoGenerator(push_to=f"http://127.0.0.1:{plan.port}/v1/samples", push_ratio=1.0)
+    generator = DemoGenerator()  # pushes nothing: the tap samples what it serves
     gen_server = uvicorn.Server(
         uvicorn.Config(
             make_generator_app(generator),

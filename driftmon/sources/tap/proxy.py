@@ -42,6 +42,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from driftmon.sources.tap.config import TapConfig
+from driftmon.sources.tap.pool import LeanPool
 from driftmon.sources.tap.routes import Exchange, Route, RouteTable
 from driftmon.sources.tap.sampler import Sampler
 
@@ -114,6 +115,12 @@ def forwarded(scope: Scope, headers: Headers, upstream_host: bytes) -> Headers:
     elif b"host" in original:
         out.append((b"x-forwarded-host", original[b"host"]))
     return out
+
+
+def decide_sample(recognised: bool, ratio: float, draw: Callable[[], float]) -> bool:
+    """Whether to copy this request's exchange: a recognised route, then a draw under `ratio`
+    (no draw otherwise, so unrecognised traffic costs nothing)."""
+    return recognised and ratio > 0 and (ratio >= 1.0 or draw() < ratio)
 
 
 def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -203,7 +210,7 @@ def make_upstream_client(
         follow_redirects=False,
         trust_env=False,
         cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-        transport=transport,
+        transport=transport or LeanPool(config.max_connections),
     )
 
 
@@ -281,9 +288,7 @@ class TapProxy:
         """Forward one request, stream the answer back, then hand a sampled copy over."""
         started = self.clock()
         route = self.routes.match(scope["method"], scope["path"])
-        sampled = (
-            route is not None and self.config.sample_ratio > 0 and self.random() < self.config.sample_ratio
-        )
+        sampled = decide_sample(route is not None, self.config.sample_ratio, self.random)
         flight = Flight(route, sampled, started)
         if sampled:
             flight.request_tee = Tee(self.config.max_request_bytes)
