@@ -39,7 +39,7 @@ from driftmon.rules.engine import States, evaluate_group, rule_key
 from driftmon.rules.evaluate import Vector, plan_order_stats
 from driftmon.rules.expr import Selector, parse
 from driftmon.rules.model import Defaults, RuleSet, load_rules
-from driftmon.rules.window import WindowStore
+from driftmon.rules.window import LabelKey, WindowStore
 from driftmon.signals import ALIASES
 
 _ITEM = re.compile(
@@ -114,8 +114,12 @@ def simulate(
     times: list[float],
     baseline_min_samples: int = 100,
     baseline_window: float = 3600.0,
+    gauges: dict[float, dict[tuple[str, LabelKey], float]] | None = None,
 ) -> dict[float, dict[str, list[Alert]]]:
-    """Run the engine over `points`; the instances of each rule name at each time in `times`."""
+    """Run the engine over `points`; the instances of each rule name at each time in `times`.
+
+    `gauges`, if given, receives at each evaluation time the gauges the daemon would publish then
+    (driftmon_baseline_comparison, driftmon_drift_statistic), keyed by (name, labels)."""
     window = WindowStore(retention=max(ruleset.max_window(), baseline_window) + 3600.0)
     baselines = Baselines(window, baseline_min_samples, baseline_window)
     states: dict[str, States] = {}
@@ -138,6 +142,8 @@ def simulate(
                 outcome = evaluate_group(group, states, window, now, baselines, cache, plan)
                 for rule, result in outcome.rules:
                     states[rule_key(rule)] = result.states
+                if gauges is not None:
+                    gauges.setdefault(now, {}).update(outcome.gauges)
         for at in wanted:
             if abs(at - now) < 1e-9 or (now < at < now + step):
                 snapshots[at] = _by_name(ruleset, states)
