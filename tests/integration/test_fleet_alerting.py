@@ -153,8 +153,14 @@ def test_one_swap_across_three_pods_pages_once_per_model_version(tmp_path: Path)
     pods: list[Proc] = []
     try:
         pods = [daemon(tmp_path, i, local_hook.url) for i in range(PODS)]
-        with running(*pods, prometheus(tmp_path, [p.url.removeprefix("http://") for p in pods],
-                                       alertmanager.url.removeprefix("http://"))):
+        with running(
+            *pods,
+            prometheus(
+                tmp_path,
+                [p.url.removeprefix("http://") for p in pods],
+                alertmanager.url.removeprefix("http://"),
+            ),
+        ):
             push(pods, "v1", 0.2, 4)  # the model before the swap: fast
             push(pods, "v2", 5.0, 4)  # the swap, on every pod: five times slower
             left = DEADLINE_S - (time.monotonic() - started)
@@ -166,9 +172,10 @@ def test_one_swap_across_three_pods_pages_once_per_model_version(tmp_path: Path)
         alertmanager.stop()
         sink.close()
         local_hook.close()
-    print(f"fleet: {len(notifications)} notification(s): " + "; ".join(
-        f"{n['groupLabels']} with {len(n['alerts'])} alert(s)" for n in notifications
-    ))
+    print(
+        f"fleet: {len(notifications)} notification(s): "
+        + "; ".join(f"{n['groupLabels']} with {len(n['alerts'])} alert(s)" for n in notifications)
+    )
     assert [n["groupLabels"] for n in notifications] == [
         {"alertname": "FleetLatencyHigh", "model_version": "v2"}
     ]
