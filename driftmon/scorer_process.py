@@ -24,6 +24,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -209,8 +210,8 @@ def child_main(conn: Connection, factory: Callable[[], Any], settings: ChildSett
         signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     try:
-        _set_cpu_threads(settings.cpu_threads)
         scorer = factory()
+        _set_cpu_threads(settings.cpu_threads)
         if settings.warm_up:
             _warm_up(scorer)
     except Exception as exc:
@@ -238,9 +239,10 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _set_cpu_threads(threads: int | None) -> None:
-    try:
-        import torch
-    except ImportError:  # a light scorer without torch
+    """Torch's CPU threads, once the factory built the scorer (before the warm-up and every
+    batch); a scorer that did not import torch is left alone (importing it costs seconds)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
         return
     if threads is None and not torch.cuda.is_available():
         # on a CPU-only pod, leave a core to the HTTP process so intake stays fast while scoring

@@ -2,7 +2,11 @@
 light fake scorer (tests/fakes/scorer.py) in its scorer process and no NVML.
 
 After serving starts it writes `<store dir>/modules.txt`, one module name a line: what the HTTP
-process has imported (the test that it never imports torch reads it after one request)."""
+process has imported (the test that it never imports torch reads it after one request).
+
+The daemon's modules are imported in `main`, not at the top: the scorer process is spawned, and a
+spawned child imports its parent's main module again (as `driftmon run`'s `driftmon/__main__.py`
+it does not), which would cost each child start the HTTP side's imports."""
 
 from __future__ import annotations
 
@@ -11,11 +15,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-
-from driftmon.config import load_config
-from driftmon.daemon import Daemon
-from driftmon.logs import configure_logging
-from tests.fakes.scorer import FakeScorer
 
 
 def write_modules_when_asked(flag: Path, out: Path) -> None:
@@ -26,6 +25,11 @@ def write_modules_when_asked(flag: Path, out: Path) -> None:
 
 
 def main(config_path: str, port: str) -> None:
+    from driftmon.config import load_config
+    from driftmon.daemon import Daemon
+    from driftmon.logs import configure_logging
+    from tests.fakes.scorer import FakeScorer
+
     config = load_config(config_path)
     configure_logging(config.logging.level, config.logging.format)
     data = config.store.path.parent

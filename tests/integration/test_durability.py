@@ -2,7 +2,10 @@
 parent, the scorer child with the light fake scorer) killed with SIGKILL while samples wait in the
 journal and a batch is being scored, then restarted (and that restart killed too). Every sample
 answered 202 {"sampled": true} ends with exactly one row in the store. The HTTP process never
-imports torch."""
+imports torch.
+
+A spawn is slow on 2 cores: the scorer-child test and the torch test share one process pair (a
+module fixture); each asserts against every sample acknowledged by that pair."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import sqlite3
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,8 @@ from tests.integration.servers import Proc, free_port, http_ok, start, wait_unti
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+#: how long the fake scorer takes per batch while a test kills a process mid-batch
+BATCH_SECONDS = 0.75
 IMAGE = base64.b64encode(png_bytes(np.full((48, 48, 3), 230, np.uint8))).decode()
 
 
@@ -47,7 +54,11 @@ def start_pair(tmp: Path, port: int, batch_seconds: float) -> Proc:
         env={"DRIFTMON_FAKE_SCORER_SECONDS": str(batch_seconds), "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
     )
-    wait_until(http_ok(f"{proc.url}/healthz"), 120, what="driftmon /healthz")
+    try:
+        wait_until(http_ok(f"{proc.url}/healthz"), 120, what="driftmon /healthz")
+    except AssertionError:
+        proc.stop(signal.SIGKILL)
+        raise
     return proc
 
 
@@ -73,10 +84,20 @@ def rows_per_id(tmp: Path) -> dict[str, int]:
         return dict(conn.execute("SELECT id, COUNT(*) FROM samples GROUP BY id").fetchall())
 
 
-def scoring_in_flight(proc: Proc) -> None:
-    """Wait until the scorer is up and has taken a batch (the journal still holds the rest)."""
-    wait_until(lambda: scorer(proc)["state"] == "up", 120, what="the scorer process")
-    time.sleep(0.5)
+def batches_claimed(proc: Proc) -> float:
+    """`driftmon_scoring_batch_size_count`: batches claimed from the journal and sent to the scorer."""
+    for line in httpx.get(f"{proc.url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("driftmon_scoring_batch_size_count"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def scoring_in_flight(proc: Proc, batches_before: float = 0.0) -> None:
+    """Wait until the scorer process has been sent a batch after `batches_before` (it takes
+    BATCH_SECONDS to score it; the journal still holds the rest)."""
+    wait_until(
+        lambda: batches_claimed(proc) > batches_before, 120, interval=0.05, what="a batch sent to the scorer"
+    )
 
 
 def drain(proc: Proc) -> None:
@@ -85,11 +106,11 @@ def drain(proc: Proc) -> None:
 
 def test_sigkill_of_the_parent_then_of_its_restart_loses_nothing_and_scores_once(tmp_path: Path) -> None:
     port = free_port()
-    first = start_pair(tmp_path, port, batch_seconds=2.0)
+    first = start_pair(tmp_path, port, batch_seconds=BATCH_SECONDS)
     acknowledged = push(first, 24)
     scoring_in_flight(first)
     first.stop(signal.SIGKILL)
-    second = start_pair(tmp_path, port, batch_seconds=2.0)
+    second = start_pair(tmp_path, port, batch_seconds=BATCH_SECONDS)
     scoring_in_flight(second)
     second.stop(signal.SIGKILL)
     third = start_pair(tmp_path, port, batch_seconds=0.0)
@@ -104,34 +125,52 @@ def test_sigkill_of_the_parent_then_of_its_restart_loses_nothing_and_scores_once
     assert set(rows.values()) == {1}
 
 
-def test_sigkill_of_the_scorer_child_loses_nothing_and_scores_once(tmp_path: Path) -> None:
-    proc = start_pair(tmp_path, free_port(), batch_seconds=1.0)
-    try:
-        acknowledged = push(proc, 16)
-        scoring_in_flight(proc)
-        os.kill(int(scorer(proc)["pid"]), signal.SIGKILL)
-        drain(proc)
-        rows = rows_per_id(tmp_path)
-        restarts = scorer(proc)["restarts"]
-        metrics = httpx.get(f"{proc.url}/metrics", timeout=5).text
-    finally:
-        proc.stop()
-    print(f"scorer SIGKILL: acknowledged {len(acknowledged)}, scored {len(rows)}, restarts {restarts}")
-    assert set(rows) == set(acknowledged) and len(acknowledged) == 16
+@dataclass
+class Pair:
+    """A running process pair and every sample it acknowledged."""
+
+    proc: Proc
+    tmp: Path
+    acknowledged: list[str] = field(default_factory=list)
+
+    def push(self, count: int) -> list[str]:
+        acknowledged = push(self.proc, count)
+        self.acknowledged += acknowledged
+        return acknowledged
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    tmp = tmp_path_factory.mktemp("pair")
+    proc = start_pair(tmp, free_port(), batch_seconds=BATCH_SECONDS)
+    yield Pair(proc, tmp)
+    proc.stop()
+
+
+def test_sigkill_of_the_scorer_child_loses_nothing_and_scores_once(pair: Pair) -> None:
+    proc = pair.proc
+    restarts_before, batches_before = scorer(proc)["restarts"], batches_claimed(proc)
+    acknowledged = pair.push(16)
+    scoring_in_flight(proc, batches_before)
+    os.kill(int(scorer(proc)["pid"]), signal.SIGKILL)
+    drain(proc)
+    rows = rows_per_id(pair.tmp)
+    restarts = scorer(proc)["restarts"] - restarts_before
+    metrics = httpx.get(f"{proc.url}/metrics", timeout=5).text
+    scored = len(set(rows) & set(acknowledged))
+    print(f"scorer SIGKILL: acknowledged {len(acknowledged)}, scored {scored}, restarts {restarts}")
+    assert set(rows) == set(pair.acknowledged) and len(acknowledged) == 16
     assert set(rows.values()) == {1}
-    assert restarts == 1 and "driftmon_scorer_restarts_total 1.0" in metrics
+    assert restarts == 1 and f"driftmon_scorer_restarts_total {restarts_before + 1:.1f}" in metrics
 
 
-def test_the_http_process_never_imports_torch(tmp_path: Path) -> None:
-    proc = start_pair(tmp_path, free_port(), batch_seconds=0.0)
-    try:
-        assert push(proc, 1)
-        drain(proc)
-        (tmp_path / "data" / "list-modules").touch()
-        modules = tmp_path / "data" / "modules.txt"
-        wait_until(modules.exists, 30, what="the module list")
-    finally:
-        proc.stop()
+def test_the_http_process_never_imports_torch(pair: Pair) -> None:
+    proc = pair.proc
+    assert pair.push(1)
+    drain(proc)
+    (pair.tmp / "data" / "list-modules").touch()
+    modules = pair.tmp / "data" / "modules.txt"
+    wait_until(modules.exists, 30, what="the module list")
     names = modules.read_text().split()
     assert "driftmon.daemon" in names and "driftmon.supervisor" in names
     assert "torch" not in names
