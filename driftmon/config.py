@@ -201,6 +201,9 @@ class AlertingConfig(Section):
     #: evaluates the exported rules and routes through Alertmanager; this daemon's rules still
     #: evaluate for /v1/alerts but its receivers send nothing) or `both` (docs/alerting.md)
     mode: Literal["local", "prometheus", "both"] = "local"
+    #: the Grafana dashboard alerts link to (`${DASHBOARD_URL}` in rule annotations): its full
+    #: URL, e.g. https://grafana.example.com/d/driftmon-overview/driftmon (default: that path alone)
+    dashboard_url: str = "/d/driftmon-overview/driftmon"
     resend_delay: Seconds = 60.0
     #: resolved alerts are re-sent to Alertmanager for this long
     resolved_retention: Seconds = 900.0

@@ -208,12 +208,14 @@ class Notifier:
             states.append((receiver.name, alert.fingerprint, SentState(event, began, now)))
 
     def _context(self, alert: Alert, now: float) -> RenderContext:
-        overlay = alert.annotations.get("overlay_url")
-        if not overlay and self._overlay_url is not None:
+        # the exact worst sample of this daemon first; else the rule's link (/v1/samples/worst)
+        overlay = None
+        if self._overlay_url is not None:
             try:
                 overlay = self._overlay_url(alert.labels)
             except Exception as exc:  # a broken link must not stop the page
                 log.warning("overlay link failed", alertname=alert.name, error=repr(exc))
+        overlay = overlay or alert.annotations.get("overlay_url")
         return RenderContext(
             now=now,
             generator_url=f"{self.public_url}/v1/alerts",

@@ -85,10 +85,16 @@ def export(
     ] = ("prometheus"),
     name: Annotated[str, typer.Option(help="metadata.name of the PrometheusRule.")] = "driftmon",
     config: ConfigOption = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="driftmon's URL for the alerts' links (a Service or Ingress).")
+    ] = None,
+    dashboard_url: Annotated[str | None, typer.Option(help="The Grafana dashboard's URL.")] = None,
 ) -> None:
     """Print the rules as Prometheus recording and alerting rules over driftmon's metrics.
 
-    What PromQL cannot express is named on stderr (exit 0: the rest is still exported).
+    What PromQL cannot express is named on stderr (exit 0: the rest is still exported). Links in
+    annotations keep ${DRIFTMON_URL} and ${DASHBOARD_URL} unless --public-url and
+    --dashboard-url resolve them (the chart resolves them from its values).
     """
     from driftmon.rules.export import export_rules, to_yaml
 
@@ -99,7 +105,7 @@ def export(
     if problems:
         typer.echo(describe(problems), err=True)
         raise typer.Exit(1)
-    result = export_rules(ruleset)
+    result = export_rules(ruleset, {"DRIFTMON_URL": public_url, "DASHBOARD_URL": dashboard_url})
     for skipped in result.skipped:
         typer.echo(f"not exported: {skipped}", err=True)
     sys.stdout.write(to_yaml(result, format, name))

@@ -24,7 +24,7 @@ the rule is left out whole, never exported half.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,8 +105,9 @@ class ExportResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def export_rules(ruleset: RuleSet) -> ExportResult:
-    """Translate every rule; rules that cannot be expressed are listed in `skipped`."""
+def export_rules(ruleset: RuleSet, links: Mapping[str, str | None] | None = None) -> ExportResult:
+    """Translate every rule; rules that cannot be expressed are listed in `skipped`. `links`:
+    values for the annotations' ``${DRIFTMON_URL}`` and ``${DASHBOARD_URL}`` (None: kept)."""
     result = ExportResult()
     for group in ruleset.groups:
         out = _Group(group.name, group.interval)
@@ -118,7 +119,7 @@ def export_rules(ruleset: RuleSet) -> ExportResult:
                 result.skipped.append(f"{rule.name} ({rule.path}:{rule.line}): {exc}")
                 continue
             out.records.update(records)
-            out.alerts.append(_alert(rule, expr))
+            out.alerts.append(_alert(rule, expr, links or {}))
         if out.alerts:
             result.groups.append(_group_dict(out))
     return result
@@ -129,7 +130,14 @@ def _group_dict(group: _Group) -> dict[str, Any]:
     return {"name": group.name, "interval": format_duration(group.interval), "rules": records + group.alerts}
 
 
-def _alert(rule: Rule, expr: str) -> dict[str, Any]:
+def _link(text: str, links: Mapping[str, str | None]) -> str:
+    for name, value in links.items():
+        if value is not None:
+            text = text.replace("${" + name + "}", value.rstrip("/"))
+    return text
+
+
+def _alert(rule: Rule, expr: str, links: Mapping[str, str | None]) -> dict[str, Any]:
     alert: dict[str, Any] = {"alert": rule.name, "expr": expr}
     if rule.for_:
         alert["for"] = format_duration(rule.for_)
@@ -138,7 +146,9 @@ def _alert(rule: Rule, expr: str) -> dict[str, Any]:
     if rule.labels:
         alert["labels"] = dict(rule.labels)
     if rule.annotations:
-        alert["annotations"] = {name: template.source for name, template in rule.annotations.items()}
+        alert["annotations"] = {
+            name: _link(template.source, links) for name, template in rule.annotations.items()
+        }
     return alert
 
 

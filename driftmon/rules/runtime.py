@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from driftmon.alerts import Alert
 from driftmon.config import Config
+from driftmon.links import links_of, with_links
 from driftmon.rules.baselines import Baselines, PinStore
 from driftmon.rules.compile import max_window
 from driftmon.rules.engine import Health, States, evaluate_group, rule_key
@@ -102,7 +103,8 @@ class RuleRuntime:
         self.store = store
         self.clock = clock
         self.defaults = defaults_from(config)
-        self.ruleset = load_rules(config.rules.paths, self.defaults)
+        self.links = links_of(config.server, config.alerting)
+        self.ruleset = with_links(load_rules(config.rules.paths, self.defaults), *self.links)
         self._plan = plan_order_stats(rule.expr for rule in self.ruleset.rules)
         self.window = WindowStore(self._retention(self.ruleset))
         self._conn = store.connect()
@@ -243,7 +245,7 @@ class RuleRuntime:
         self._state_store.forget_except(keys)
         self._rules = {key: status for key, status in self._rules.items() if key in keys}
         self._due = {}
-        self.ruleset = ruleset
+        self.ruleset = with_links(ruleset, *self.links)
         self._plan = plan_order_stats(rule.expr for rule in ruleset.rules)
         self.window.retention = self._retention(ruleset)
         self.reload_error = None

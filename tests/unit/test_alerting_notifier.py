@@ -486,12 +486,15 @@ def test_secrets_never_reach_logs(tmp_path: Path) -> None:
 
 
 def test_overlay_link_from_callable_or_annotation(tmp_path: Path) -> None:
-    """The overlay link comes from the alert's `overlay_url` annotation, else the callable."""
+    """The overlay link is the daemon's exact worst sample (the callable), else the alert's
+    `overlay_url` annotation (the rule's /v1/samples/worst link) where the callable has none."""
     server = Server()
     seen: list[dict[str, str]] = []
 
-    def overlay(labels: Any) -> str:
+    def overlay(labels: Any) -> str | None:
         seen.append(dict(labels))
+        if labels["model_version"] == "v3":
+            return None  # no failing sample with a picture here
         return f"http://driftmon.test/v1/samples/worst-{labels['model_version']}/overlay.png"
 
     annotated = Alert(
@@ -513,7 +516,7 @@ def test_overlay_link_from_callable_or_annotation(tmp_path: Path) -> None:
     texts = [b["blocks"][0]["text"]["text"] for b in server.bodies()]
     assert "worst-v2/overlay.png|Worst recent sample>" in texts[0]
     assert "<http://x.test/o.png|Worst recent sample>" in texts[1]
-    assert seen == [LABELS]
+    assert seen == [LABELS, dict(annotated.labels)]
 
 
 def test_run_delivers_in_the_background_and_close_is_bounded(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def test_check_shipped_rules() -> None:
     """The shipped rules check clean (exit 0, a summary line)."""
     result = runner.invoke(rules_app, ["check", str(REPO / "rules")])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 7 rules in 3 groups")
+    assert result.output.startswith("ok: 9 rules in 4 groups")
 
 
 def test_check_prints_every_error_and_exits_1(tmp_path: Path) -> None:

@@ -241,7 +241,9 @@ def test_shipped_rules_check_clean() -> None:
     } <= names  # fmt: skip
     for rule in ruleset.rules:
         assert rule.labels["severity"] in ("critical", "warning", "info")
-        assert {"summary", "description", "runbook_url"} <= set(rule.annotations)
+        assert {"summary", "description", "runbook_url", "dashboard_url"} <= set(rule.annotations)
+        if "model_version" in rule.expr.labels:  # score alerts carry the picture and the comparison
+            assert {"overlay_url", "compare_url"} <= set(rule.annotations)
         anchor = rule.annotations["runbook_url"].source.rsplit("#", 1)[1]
         assert anchor == rule.name.lower()
 
