@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -27,16 +28,24 @@ MAX_LABEL_KEY = 64
 MAX_LABEL_VALUE = 1024
 
 
+#: the bytes that matter to JSON nesting: brackets, and quotes and backslashes (strings)
+_STRUCTURAL = re.compile(rb'[\\"\[\]{}]')
+
+
 def check_json_depth(text: bytes | str, max_depth: int = MAX_DEPTH) -> None:
-    """Rejected when arrays/objects nest deeper than `max_depth` (brackets in strings ignored)."""
+    """Rejected when arrays/objects nest deeper than `max_depth` (brackets in strings ignored).
+
+    Only the structural bytes are visited (a regex search in C), so a body that is one long
+    base64 string costs a fraction of json.loads, not a Python loop over every byte."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    depth, in_string, escaped = 0, False, False
-    for byte in data:
+    depth, in_string, escaped = 0, False, -1
+    for match in _STRUCTURAL.finditer(data):
+        position, byte = match.start(), data[match.start()]
         if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
+            if position == escaped:  # the byte after a backslash
+                continue
+            if byte == 0x5C:  # backslash
+                escaped = position + 1
             elif byte == 0x22:  # quote
                 in_string = False
         elif byte == 0x22:

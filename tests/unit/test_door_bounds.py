@@ -16,6 +16,7 @@ from driftmon.errors import Rejected
 from driftmon.samples import SampleMeta
 from driftmon.sources.bounds import MAX_DEPTH, check_json_depth, check_meta
 from tests.imaging import header_only_png, truncated_jpeg
+from tests.journaled import taken_in
 from tests.unit.test_server import PNG, call, post_json
 from tests.unit.test_server import state as state
 
@@ -40,7 +41,7 @@ def test_d1_integers_past_int64_are_422(state, field: str) -> None:
 def test_d2_an_infinite_latency_is_422(state, number: str) -> None:
     response = post_raw(state, body_with(f'"latency_seconds": {number}'))
     assert response.status_code == 422 and "latency_seconds" in response.json()["error"]
-    assert state.worker.queue.empty()
+    assert state.intake.journal.depth() == 0
 
 
 def test_d3_a_png_without_pixel_data_is_422(state) -> None:
@@ -69,7 +70,7 @@ def test_w2_labels_are_bounded(state) -> None:
 def test_w7_a_truncated_jpeg_is_422_at_the_door(state) -> None:
     response = post_json(state, image=truncated_jpeg())
     assert response.status_code == 422 and "truncated JPEG" in response.json()["error"]
-    assert state.worker.queue.empty()
+    assert state.intake.journal.depth() == 0
 
 
 def test_w7_multipart_meta_that_is_not_utf8_is_400_and_utf8_passes(state) -> None:
@@ -85,7 +86,7 @@ def test_w7_multipart_meta_that_is_not_utf8_is_400_and_utf8_passes(state) -> Non
         files={"image": ("x.png", PNG, "image/png"), "meta": (None, good)},
     )
     assert response.status_code == 202, response.text
-    assert state.worker.queue.get_nowait().meta.prompt == "café ☕"
+    assert taken_in(state.intake.journal)[0].meta.prompt == "café ☕"
 
 
 def test_depth_scan_ignores_brackets_in_strings() -> None:
