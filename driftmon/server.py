@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +22,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from driftmon.cursor import decode_cursor, encode_cursor
 from driftmon.errors import BadRequest, JournalUnavailable, Rejected, Shed
+from driftmon.openapi import COMPARE_LIMIT, RECENT_LIMIT, openapi_document
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.bounds import check_json_depth
@@ -36,9 +36,6 @@ from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 
 log = structlog.get_logger("driftmon.server")
-
-schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "driftmon", "version": "1"}})
-
 
 class MetaIn(BaseModel):
     """The meta fields of `POST /v1/samples` (unknown fields are rejected, naming them)."""
@@ -78,10 +75,6 @@ class AppState:
     extra_ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     #: the scorer process's state for /readyz's body (the daemon's supervisor); None: left out
     scorer_state: Callable[[], dict[str, Any]] | None = None
-
-
-#: recent samples /v1/samples/worst looks through
-WORST_SCAN = 200
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -215,19 +208,37 @@ def sample_json(sample: ScoredSample, public_url: str = "") -> dict[str, Any]:
     }
 
 
-async def recent_samples(request: Request) -> Response:
-    """
-    summary: The newest scored samples (query limit ≤ 500, model_version)
-    responses: {200: {description: a JSON list of samples}}
-    """
-    state: AppState = request.app.state.driftmon
+def query_limit(request: Request, bounds: tuple[int, int, int]) -> int:
+    """The `limit` query parameter within `bounds` (low, high, default); 400 naming the bound."""
+    low, high, default = bounds
+    text = request.query_params.get("limit")
+    if text is None:
+        return default
     try:
-        limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
+        limit = int(text)
     except ValueError as exc:
-        raise BadRequest(400, "limit must be an integer") from exc
+        raise BadRequest(400, f"limit must be an integer from {low} to {high}") from exc
+    if not low <= limit <= high:
+        raise BadRequest(400, f"limit must be from {low} to {high} ({limit} given)")
+    return limit
+
+
+async def recent_samples(request: Request) -> Response:
+    """The newest scored samples, one page (limit, model_version, cursor); Link rel="next"."""
+    state: AppState = request.app.state.driftmon
+    limit = query_limit(request, RECENT_LIMIT)
     version = request.query_params.get("model_version")
-    samples = await anyio.to_thread.run_sync(state.store.recent, limit, version)
-    return JSONResponse([sample_json(s, state.public_url) for s in samples])
+    cursor = request.query_params.get("cursor")
+    try:
+        before = decode_cursor(cursor) if cursor is not None else None
+    except ValueError as exc:
+        raise BadRequest(400, str(exc)) from exc
+    samples = await anyio.to_thread.run_sync(state.store.recent, limit, version, before)
+    headers = {}
+    if len(samples) == limit:
+        after = encode_cursor(samples[-1].received_at, samples[-1].id)
+        headers["Link"] = f'<{request.url.include_query_params(cursor=after)}>; rel="next"'
+    return JSONResponse([sample_json(s, state.public_url) for s in samples], headers=headers)
 
 
 async def get_sample(request: Request) -> Response:
@@ -256,37 +267,6 @@ async def get_overlay(request: Request) -> Response:
     return FileResponse(sample.overlay_path, media_type="image/png")
 
 
-async def worst_sample(request: Request) -> Response:
-    """
-    summary: Redirect to the overlay of this pod's worst recent failing sample (query model_version)
-    responses:
-      307: {description: to /v1/samples/{id}/overlay.png (the lowest text fidelity)}
-      404: {description: no recent failing sample with a picture (why, in words)}
-    """
-    from driftmon.links import overlay_path, worst_failing
-
-    state: AppState = request.app.state.driftmon
-    version = request.query_params.get("model_version") or None
-    recent = await anyio.to_thread.run_sync(state.store.recent, WORST_SCAN, version)
-    worst = worst_failing(recent)
-    if worst is None:
-        which = f" of model version {version}" if version else ""
-        raise BadRequest(
-            404,
-            f"no failing sample{which} with a kept picture among this pod's {len(recent)} most recent "
-            "(pictures are kept for failing samples while artifacts are enabled)",
-        )
-    return RedirectResponse(f"{state.public_url}{overlay_path(worst)}", status_code=307)
-
-
-def baseline_of(state: AppState, version: str) -> str:
-    """The model version `version` is compared with now (pinned, or the previous one)."""
-    reference = None if state.rules is None else state.rules.baselines.reference(version, time.time())
-    if reference is None:
-        raise BadRequest(404, f"model version {version} has no baseline yet (docs/rules.md, baselines)")
-    return str(reference.model_version)
-
-
 async def compare_versions(request: Request) -> Response:
     """
     summary: Two model versions side by side (query a, b, limit ≤ 1000, format html|json)
@@ -300,12 +280,7 @@ async def compare_versions(request: Request) -> Response:
     a, b = request.query_params.get("a"), request.query_params.get("b")
     if not a or not b:
         raise BadRequest(400, "give both model versions: ?a=v1&b=v2")
-    if a == "baseline":  # alerts link b's comparison with whatever its baseline is now
-        a = baseline_of(state, b)
-    try:
-        limit = min(max(int(request.query_params.get("limit", "500")), 1), 1000)
-    except ValueError as exc:
-        raise BadRequest(400, "limit must be an integer") from exc
+    limit = query_limit(request, COMPARE_LIMIT)
     samples_a = await anyio.to_thread.run_sync(state.store.recent, limit, a)
     samples_b = await anyio.to_thread.run_sync(state.store.recent, limit, b)
     result = compare(a, samples_a, b, samples_b)
@@ -373,7 +348,11 @@ async def rules(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(schemas.get_schema(routes=request.app.routes))
+    """The OpenAPI 3.1 document (driftmon/openapi.py) of the routes this app serves."""
+    from driftmon import __version__
+
+    paths = {route.path for route in request.app.routes if getattr(route, "include_in_schema", False)}
+    return JSONResponse(openapi_document(paths, __version__))
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:
@@ -407,7 +386,6 @@ def make_app(state: AppState, protected_prefix: str = "/v1/") -> Starlette:
     routes = [
         Route("/v1/samples", post_sample, methods=["POST"]),
         Route("/v1/samples/recent", recent_samples, methods=["GET"]),
-        Route("/v1/samples/worst", worst_sample, methods=["GET"]),
         Route("/v1/samples/{sample_id}", get_sample, methods=["GET"]),
         Route("/v1/samples/{sample_id}/overlay.png", get_overlay, methods=["GET"]),
         Route("/v1/compare", compare_versions, methods=["GET"]),

@@ -140,15 +140,22 @@ class Store:
             row = self._conn.execute("SELECT * FROM samples WHERE id = ?", (sample_id,)).fetchone()
         return None if row is None else _from_row(row)
 
-    def recent(self, limit: int = 50, model_version: str | None = None) -> list[ScoredSample]:
-        """The newest samples first, optionally of one model version."""
-        query = "SELECT * FROM samples"
-        args: tuple[Any, ...] = ()
+    def recent(
+        self, limit: int = 50, model_version: str | None = None, before: tuple[float, str] | None = None
+    ) -> list[ScoredSample]:
+        """The newest samples first (ties by id), optionally of one model version; with `before`
+        (a sample's received_at and id), only the samples that come after it in that order."""
+        where: list[str] = []
+        args: list[Any] = []
         if model_version is not None:
-            query += " WHERE model_version = ?"
-            args = (model_version,)
+            where.append("model_version = ?")
+            args.append(model_version)
+        if before is not None:
+            where.append("(ts < ? OR (ts = ? AND id < ?))")
+            args += [before[0], before[0], before[1]]
+        query = "SELECT * FROM samples" + (" WHERE " + " AND ".join(where) if where else "")
         with self._lock:
-            rows = self._conn.execute(query + " ORDER BY ts DESC LIMIT ?", (*args, limit)).fetchall()
+            rows = self._conn.execute(query + " ORDER BY ts DESC, id DESC LIMIT ?", (*args, limit)).fetchall()
         return [_from_row(row) for row in rows]
 
     def count(self) -> int:
