@@ -13,7 +13,8 @@ from driftmon import __version__
 from driftmon.signals import BY_NAME, PROMPT_TRUNCATED, READERS, SAMPLES, TEXT, Metric, of
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-OUTCOMES = ("scored", "unsampled", "shed", "rejected", "failed")
+#: every sample ends in exactly one (lost: scored, but its row could not be written)
+OUTCOMES = ("scored", "unsampled", "shed", "rejected", "failed", "lost")
 #: per-sample text scores exported as histograms (`driftmon_<name>_ratio`)
 TEXT_HISTOGRAMS = tuple(s.name for s in of(TEXT) if s.metric and s.metric.type == "histogram")
 #: per-sample text flags (and the readers' disagreement) exported as counters of the samples where they hold

@@ -14,6 +14,14 @@ One loop, in one thread of the HTTP process:
    scored one at a time, the others together, so one poison sample costs attempts only to itself;
 4. each outcome is committed by `Recorder` (row inserted once, keyed by the sample id; metrics and
    listeners only for a new row), then its entry is completed.
+
+Every sample ends in exactly one outcome of `driftmon_samples_total`; intake counts `unsampled`,
+`rejected` and `shed`, this loop `scored`, `failed` and `lost`, each once, when the entry is
+completed. A store that cannot be written (`StoreError` after the store's own retries, at most
+~1.55 s a write) leaves the batch's entries in the journal, uncounted: the loop backs off
+(doubling to `backoff[1]`) and scores them again once the store takes writes, so a 202 stays a
+promise; meanwhile the journal fills and intake answers 429 (counted `shed`). A row that can never
+be written (the store raises anything else) is counted `lost`, never `scored`.
 A crash or timeout of the child notes the reason on the entries in flight and ends their leases
 (each claim counted an attempt); entries claimed but not sent are released without cost.
 """
@@ -117,8 +125,8 @@ class Recorder:
             new = self.store.add_once(scored)
         except StoreError:
             raise
-        except Exception as exc:  # this sample cannot be stored (e.g. a value SQLite cannot bind)
-            self.fail(entry, "failed", f"store: {exc!r}")
+        except Exception as exc:  # this row can never be stored (e.g. a value SQLite cannot bind)
+            self.fail(entry, "lost", f"store: {exc!r}")
             return
         finally:
             self.metrics.store_errors.inc(self.store.write_failures - failures_before)
@@ -212,9 +220,10 @@ class ScoringSupervisor:
                 log.error("journal_unavailable", error=str(exc))
                 self._stop.wait(1.0)
                 continue
-            except StoreError as exc:
-                log.error("store_unavailable", error=str(exc))
+            except StoreError as exc:  # the entries stay journaled: retried, never counted yet
+                log.error("store_unavailable", error=str(exc), retry_in=delay)
                 self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
                 continue
             except ScorerLost as exc:
                 self._lost(str(exc))
@@ -302,7 +311,11 @@ class ScoringSupervisor:
                 self.journal.note_error(ids, str(exc))
                 self.journal.expire_leases()
             raise
-        self._commit(group, done)
+        try:
+            self._commit(group, done)
+        except StoreError:  # the groups not sent yet would otherwise stay leased for `lease`
+            self.journal.release(entry.id for entry in unsent)
+            raise
 
     def _commit(self, group: list[Entry], done: BatchDone) -> None:
         for stage, seconds in done.stages:

@@ -37,7 +37,7 @@ from driftmon.metrics import Metrics
 from driftmon.pipeline import is_sampled
 from driftmon.samples import ReadingSink, Sample, SampleMeta
 from driftmon.sources.bounds import check_meta
-from driftmon.store.journal import Journal
+from driftmon.store.journal import Journal, meta_json
 
 #: after the journal could not be written, intake reports not ready for this long
 UNAVAILABLE_FOR = 5.0
@@ -76,6 +76,12 @@ def image_bytes(image: bytes | str, max_pixels: int) -> bytes:
     except ImageRejected as exc:
         raise Rejected(f"image: {exc}", exc.reason) from exc
     return image
+
+
+def encoded_size(offer: Offer) -> int:
+    """The bytes the offer will take in the journal, at most (base64 text: 3/4 of its length)."""
+    image = len(offer.image) * 3 // 4 if isinstance(offer.image, str) else len(offer.image)
+    return image + len(meta_json(offer.meta).encode())
 
 
 class Intake:
@@ -125,6 +131,7 @@ class Intake:
         journal = self.journal
 
         def validate_and_append() -> Sample:
+            journal.ensure_room(encoded_size(offer))  # a full journal: 429 before any decoding
             encoded = image_bytes(offer.image, self.max_pixels)
             sample = Sample(sample_id, offer.source, self.clock(), offer.meta, None, encoded)
             journal.append(sample)

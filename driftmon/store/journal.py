@@ -11,6 +11,7 @@ commit, but not a power loss or kernel panic; the extra fsync is paid only by sa
     entry_id = journal.append(sample)      on disk when it returns; idempotent on sample.id
         raises JournalFull                 bounds reached: HTTP 429 + Retry-After
         raises JournalUnavailable          disk full, read-only, I/O error: HTTP 503 + Retry-After
+    journal.ensure_room(size)              JournalFull now, before intake decodes anything (W8)
     journal.expire_leases()                no scorer runs (start, after it died): all leases end
     entries = journal.claim(16, lease_seconds=300)   free entries, oldest first; attempts += 1
     journal.complete(ids)                  the scored row / counted failure is committed: deleted
@@ -185,6 +186,12 @@ class Journal:
                 (sample.id, sample.source, sample.received_at, meta, size, sample.encoded),
             )
             return int(cursor.lastrowid or 0)
+
+    def ensure_room(self, size: int) -> None:
+        """Raise JournalFull unless a sample of about `size` bytes fits now: the cheap test
+        intake runs before it decodes or checks anything (`append` tests again, exactly)."""
+        with self._lock, self._unavailable("read its totals"):
+            self._check_room(self._connection(), size)
 
     def claim(self, batch_size: int, lease_seconds: float) -> list[Entry]:
         """Up to `batch_size` entries neither leased nor out of attempts, oldest first, leased to
