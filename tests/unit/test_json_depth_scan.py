@@ -41,7 +41,7 @@ def refused(data: bytes, max_depth: int) -> bool:
     return False
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.binary(max_size=80).map(lambda b: b.translate(bytes.maketrans(b"abcdefg", b'[]{}"\\x'))),
     st.integers(0, 6),
