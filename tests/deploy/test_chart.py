@@ -429,11 +429,21 @@ def test_chart_files_are_in_sync_with_their_sources():
 
 def test_prometheus_rule_embeds_every_exported_group(value_set):
     """With prometheusRule.enabled the chart's PrometheusRule holds the exported groups as they
-    are, plus any additionalGroups."""
+    are, links resolved to the daemon's own (server.public_url, alerting.dashboard_url), plus any
+    additionalGroups."""
     extra = {"name": "team-extra", "rules": [{"record": "team:up:sum", "expr": "sum(up)"}]}
     values = value_set[1] | {"prometheusRule": {"enabled": True, "additionalGroups": [extra]}}
-    rule = one(render(values), "PrometheusRule").body
-    assert rule["spec"]["groups"] == [*exported_groups(), extra]
+    manifests = render(values)
+    rule = one(manifests, "PrometheusRule").body
+    config = yaml.safe_load(one(manifests, "ConfigMap", "-config").body["data"]["config.yaml"])
+    links = {
+        "${DRIFTMON_URL}": config["server"]["public_url"],
+        "${DASHBOARD_URL}": config["alerting"]["dashboard_url"],
+    }
+    text = yaml.safe_dump(exported_groups())
+    for placeholder, url in links.items():
+        text = text.replace(placeholder, url)
+    assert rule["spec"]["groups"] == [*yaml.safe_load(text), extra]
 
 
 @pytest.mark.parametrize("rule_file", ["exported", "rendered"])

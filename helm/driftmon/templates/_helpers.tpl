@@ -92,6 +92,27 @@ helm.sh/chart: {{ printf "%s-%s" .Name .Version | replace "+" "_" | trunc 63 | t
 {{/*
 driftmon's configuration: what the chart derives from its values, with .Values.config merged over it.
 */}}
+{{/* The URL users reach driftmon at: publicUrl, else the Ingress host, else the Service. */}}
+{{- define "driftmon.publicUrl" -}}
+{{- if .Values.publicUrl -}}
+{{- trimSuffix "/" .Values.publicUrl -}}
+{{- else if .Values.ingress.enabled -}}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tls))) .Values.ingress.host -}}
+{{- else -}}
+{{- printf "http://%s.%s.svc:%d" (include "driftmon.fullname" .) .Release.Namespace (int .Values.service.port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Who pages: alerting.mode, else prometheus when the chart renders the PrometheusRule. */}}
+{{- define "driftmon.alertingMode" -}}
+{{- .Values.alerting.mode | default (ternary "prometheus" "local" (.Values.prometheusRule.enabled | default false)) -}}
+{{- end -}}
+
+{{/* The Grafana dashboard alerts link to (dashboard.url, else its path alone). */}}
+{{- define "driftmon.dashboardUrl" -}}
+{{- .Values.dashboard.url | default "/d/driftmon-overview/driftmon" | trimSuffix "/" -}}
+{{- end -}}
+
 {{- define "driftmon.config" -}}
 {{- $probe := dict "enabled" (eq (include "driftmon.probeEnabled" .) "true") "interval" .Values.probe.interval "prompts" "/etc/driftmon/rules/probes.yaml" -}}
 {{- $gen := dict "kind" .Values.probe.generator.kind -}}
@@ -102,7 +123,7 @@ driftmon's configuration: what the chart derives from its values, with .Values.c
 {{- $_ := set $gen "api_key_file" (include "driftmon.secretPath" (dict "volume" "generator-api-key" "key" .Values.probe.apiKeySecret.key)) -}}
 {{- end -}}
 {{- $_ := set $probe "generator" $gen -}}
-{{- $server := dict "host" "0.0.0.0" "port" (int .Values.port) -}}
+{{- $server := dict "host" "0.0.0.0" "port" (int .Values.port) "public_url" (include "driftmon.publicUrl" .) -}}
 {{- if .Values.authTokenSecret.name -}}
 {{- $_ := set $server "auth_token_file" (include "driftmon.secretPath" (dict "volume" "auth-token" "key" .Values.authTokenSecret.key)) -}}
 {{- end -}}
@@ -132,7 +153,7 @@ driftmon's configuration: what the chart derives from its values, with .Values.c
   "sources" $sources
   "scoring" (dict "device" $device "work_dir" "/var/lib/driftmon/ocr")
   "rules" (dict "paths" (list "/etc/driftmon/rules/"))
-  "alerting" (dict "resend_delay" .Values.alerting.resendDelay "receivers" $receivers)
+  "alerting" (dict "mode" (include "driftmon.alertingMode" .) "resend_delay" .Values.alerting.resendDelay "receivers" $receivers "dashboard_url" (include "driftmon.dashboardUrl" .))
   "logging" (dict "format" "json")
 -}}
 {{- toYaml (mustMergeOverwrite $config (deepCopy .Values.config)) -}}
