@@ -75,6 +75,16 @@ def test_a_bad_token_file_fails_check(tmp_path: Path, content: bytes, message: s
     assert "Traceback" not in output
 
 
+def test_d7_run_with_a_token_file_that_is_not_utf8_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    """D7: `driftmon run` stops on the same message as `config check` (was a traceback, exit 1)."""
+    token = tmp_path / "token"
+    token.write_bytes(b"\xff\xfe not utf-8")
+    code, output = run(config_file(tmp_path, f"server:\n  auth_token_file: {token}\n"))
+    assert code == 2
+    assert f"server.auth_token_file: secret file {token} is not UTF-8 text" in output
+    assert "Traceback" not in output
+
+
 def test_a_directory_that_cannot_be_made_fails_check(tmp_path: Path) -> None:
     """A file where the store's directory should be: named, exit 1."""
     (tmp_path / "data").write_text("not a directory", "utf-8")
