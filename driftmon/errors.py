@@ -7,7 +7,7 @@ DriftmonError                 base of everything below; never escapes the daemon
 │   └── ImageUnreadable       empty, truncated, corrupt, or not an image at all
 ├── Refused                   `Intake.offer` did not take a sample (counted once, by outcome)
 │   ├── Rejected              bad input: the message says what was wrong (HTTP 413/422)
-│   └── Shed                  the scoring queue is full: retry later (HTTP 429 + Retry-After)
+│   └── Shed                  no room to take it now: retry later (HTTP 429/503 + Retry-After)
 │       ├── JournalFull       the intake journal is at its bounds (HTTP 429 + Retry-After)
 │       └── JournalUnavailable  the journal cannot be written: disk full, read-only, I/O
 │                             error (HTTP 503 + Retry-After, still counted `shed`)
@@ -69,7 +69,8 @@ class Rejected(Refused):
 
 
 class Shed(Refused):
-    """The scoring queue is full (by count or by bytes); the sample may be offered again later."""
+    """No room to take the sample now (the journal is full or cannot be written); it may be
+    offered again later."""
 
     outcome = "shed"
 

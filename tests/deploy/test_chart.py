@@ -226,7 +226,7 @@ def test_config_loads_and_every_path_it_uses_is_mounted(manifests, value_set, tm
 
 def test_termination_grace_outlasts_the_daemons_shutdown_grace(pod_manifests, tmp_path):
     """Kubernetes waits longer than driftmon's own shutdown grace before SIGKILL, so queued
-    samples are scored or spooled on every rollout."""
+    samples are scored or kept in the intake journal on every rollout."""
     grace = pod_spec(pod_manifests)["terminationGracePeriodSeconds"]
     assert grace >= rendered_config(pod_manifests, tmp_path).server.shutdown_grace + 5
 
