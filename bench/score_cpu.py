@@ -2,7 +2,7 @@
 with --readers, seconds per image with the second reader off, on_fail and always.
 
     python bench/score_cpu.py [--n 20] [--size 512] [--rounds 2]
-    python bench/score_cpu.py --readers [--wrong 4] [--rounds 2]
+    python bench/score_cpu.py --readers [--correct 30] [--wrong 4] [--rounds 2]
 
 Both paths read the same PNG files from disk. The baseline is EasyOCR's own Reader (same
 weights, CPU) calling readtext on the decoded array; ours decodes with driftmon.images, runs
@@ -87,13 +87,14 @@ MODES = ("off", "on_fail", "always")
 BATCH = 8
 
 
-def mostly_correct_stream(wrong: int) -> list[tuple[np.ndarray, tuple[str, ...]]]:
-    """The evaluation set's correct renders and the first `wrong` wrong ones, images decoded."""
+def mostly_correct_stream(correct: int, wrong: int) -> list[tuple[np.ndarray, tuple[str, ...]]]:
+    """The evaluation set's first `correct` correct renders and first `wrong` wrong ones, decoded."""
     from bench.evalset.evaluate import load_image, load_manifest
     from driftmon.expectations import expected_lines
 
     rows = load_manifest()
-    chosen = [r for r in rows if r["kind"] == "correct"] + [r for r in rows if r["kind"] == "wrong"][:wrong]
+    chosen = [r for r in rows if r["kind"] == "correct"][:correct]
+    chosen += [r for r in rows if r["kind"] == "wrong"][:wrong]
     return [(load_image(r), expected_lines(r["prompt"], r["expected_text"])) for r in chosen]
 
 
@@ -124,11 +125,11 @@ def run_mode(scorer: object, stream: list[tuple[np.ndarray, tuple[str, ...]]]) -
     return seconds, reread, failing
 
 
-def main_readers(wrong: int, rounds: int) -> None:
-    stream = mostly_correct_stream(wrong)
+def main_readers(correct: int, wrong: int, rounds: int) -> None:
+    stream = mostly_correct_stream(correct, wrong)
     scorers = reader_scorers()
     for scorer in scorers.values():  # warm-up (and RapidOCR's first use), not timed
-        run_mode(scorer, stream[-BATCH:])
+        run_mode(scorer, stream[-2:])
     best: dict[str, tuple[float, int, int]] = {}
     per_round: dict[str, list[float]] = {mode: [] for mode in MODES}
     for index in range(rounds):
@@ -137,7 +138,7 @@ def main_readers(wrong: int, rounds: int) -> None:
             per_round[mode].append(measured[0])
             if mode not in best or measured[0] < best[mode][0]:
                 best[mode] = measured
-    print(f"images={len(stream)} (wrong={wrong}) batch={BATCH} rounds={rounds}")
+    print(f"images={len(stream)} (correct={correct}, wrong={wrong}) batch={BATCH} rounds={rounds}")
     for mode in MODES:
         seconds, reread, failing = best[mode]
         rounds_text = ", ".join(f"{s:.3f}" for s in per_round[mode])
@@ -155,10 +156,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--readers", action="store_true", help="second reader off vs on_fail vs always")
+    parser.add_argument("--correct", type=int, default=30, help="--readers: correct renders (≤ 30)")
     parser.add_argument("--wrong", type=int, default=4, help="--readers: wrong renders in the stream")
     args = parser.parse_args()
     if args.readers:
-        main_readers(args.wrong, args.rounds)
+        main_readers(args.correct, args.wrong, args.rounds)
         return
     with tempfile.TemporaryDirectory() as tmp:
         items = make_images(Path(tmp), args.n, args.size)
