@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -474,7 +475,14 @@ _DEVICE_GAUGES = (
     ("driftmon_gpu_temperature_celsius", "GPU core temperature.", "temperature_celsius"),
     ("driftmon_gpu_power_watts", "GPU board power draw.", "power_watts"),
 )
-_DEVICE_LABELS = ("gpu", "uuid", "name")
+#: gpu, uuid, name (deprecated: kept for one release) and dcgm-exporter 4.x's UUID, modelName and
+#: Hostname, so driftmon's GPU series join DCGM's without label_replace (docs/gpu.md)
+_DEVICE_LABELS = ("gpu", "uuid", "name", "UUID", "modelName", "Hostname")
+
+
+def node_name() -> str:
+    """dcgm-exporter's Hostname: the node (NODE_NAME, from the downward API), else this host."""
+    return os.environ.get("NODE_NAME") or socket.gethostname()
 
 
 def _families(reading: GpuReading | None, up: bool, errors: dict[str, int]) -> Iterator[Metric]:
@@ -499,10 +507,12 @@ def _error_family(errors: dict[str, int]) -> Metric:
 
 def _device_family(name: str, help_text: str, attribute: str, devices: Sequence[DeviceReading]) -> Metric:
     family = GaugeMetricFamily(name, help_text, labels=_DEVICE_LABELS)
+    host = node_name()
     for device in devices:
         value = getattr(device, attribute)
         if value is not None:
-            family.add_metric([str(device.index), device.uuid, device.name], value)
+            labels = [str(device.index), device.uuid, device.name, device.uuid, device.name, host]
+            family.add_metric(labels, value)
     return family
 
 

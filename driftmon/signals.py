@@ -23,7 +23,8 @@ MetricType = Literal["histogram", "counter", "gauge"]
 ExportHow = Literal["histogram", "gauge", "counter_share"]
 
 SAMPLE_LABELS = ("source", "model_version")
-GPU_LABELS = ("gpu", "uuid", "name")
+#: dcgm-exporter 4.x names (UUID, modelName, Hostname) beside uuid/name (deprecated, one release)
+GPU_LABELS = ("gpu", "uuid", "name", "UUID", "modelName", "Hostname")
 #: the target labels Prometheus adds (plain scrape configs: instance; the Operator: namespace, pod)
 #: that per-pod exported rules group by besides the rule's own `by`
 POD_LABELS = ("namespace", "pod", "instance")
@@ -172,15 +173,26 @@ COMPOSITION_CHECKS = Metric(
     "driftmon_composition_checks_total", "counter", (*SAMPLE_LABELS, "check"),
     "Images on which a composition or alignment check produced a value, by check.",
 )
-EMBEDDING_DRIFT = Metric(
-    "driftmon_embedding_drift", "gauge", ("method", "model_version"),
-    "Embedding drift of recent images against the baseline, by method (mean_distance, "
-    "classifier_auc and their p-values).",
+#: the statistics and their p-values are two families (a statistic and a probability never share
+#: one); `method` is mean_distance or classifier_auc in both
+EMBEDDING_DRIFT_STATISTIC = Metric(
+    "driftmon_embedding_drift_statistic", "gauge", ("method", "model_version"),
+    "Embedding drift of recent images against the baseline, by method: mean_distance (distance "
+    "between the mean embeddings) or classifier_auc (a classifier two-sample test's ROC AUC).",
+)
+EMBEDDING_DRIFT_P_VALUE = Metric(
+    "driftmon_embedding_drift_p_value", "gauge", ("method", "model_version"),
+    "p-value of each method's drift statistic (mean_distance: a permutation test; classifier_auc: "
+    "a one-sided Mann-Whitney U test); small: the drift is not chance.",
 )
 EMBEDDING_DRIFT_THRESHOLD = Metric(
     "driftmon_embedding_drift_threshold", "gauge", ("method",),
-    "Drift is reported when a statistic is above its threshold and its p-value below alpha, "
-    "by method.",
+    "Drift is reported when a statistic is above its threshold (by method) and its p-value below "
+    "driftmon_embedding_drift_alpha.",
+)
+EMBEDDING_DRIFT_ALPHA = Metric(
+    "driftmon_embedding_drift_alpha", "gauge", (),
+    "The p-value below which a statistic over its threshold reports drift.",
 )
 EMBEDDING_DRIFT_DETECTED = Metric(
     "driftmon_embedding_drift_detected", "gauge", ("model_version",),
@@ -419,13 +431,15 @@ CATALOGUE: tuple[Signal, ...] = (
     ),
     Signal(
         "embedding_drift_auc", "event", "0..1", EMBEDDINGS,
-        "the classifier two-sample test's ROC AUC (`driftmon_embedding_drift{method=\"classifier_auc\"}`)",
-        EMBEDDING_DRIFT,
+        "the classifier two-sample test's ROC AUC "
+        "(`driftmon_embedding_drift_statistic{method=\"classifier_auc\"}`)",
+        EMBEDDING_DRIFT_STATISTIC,
     ),
     Signal(
         "embedding_drift_distance", "event", "distance", EMBEDDINGS,
-        "distance between the mean embeddings (`driftmon_embedding_drift{method=\"mean_distance\"}`)",
-        EMBEDDING_DRIFT,
+        "distance between the mean embeddings "
+        "(`driftmon_embedding_drift_statistic{method=\"mean_distance\"}`)",
+        EMBEDDING_DRIFT_STATISTIC,
     ),
 )
 
@@ -544,7 +558,8 @@ def composition_metrics() -> str:
         return ", ".join(f"`{label}`" for label in metric.labels)
 
     metrics = [COMPOSITION_CHECKS, *(s.metric for s in of(COMPOSITION) if s.metric is not None),
-               EMBEDDING_DRIFT, EMBEDDING_DRIFT_THRESHOLD, EMBEDDING_DRIFT_DETECTED]
+               EMBEDDING_DRIFT_STATISTIC, EMBEDDING_DRIFT_P_VALUE, EMBEDDING_DRIFT_THRESHOLD,
+               EMBEDDING_DRIFT_ALPHA, EMBEDDING_DRIFT_DETECTED]
     return _table(
         ("name", "type", "labels", "meaning"),
         ((f"`{m.name}`", m.type, labels(m), m.help) for m in metrics),

@@ -226,7 +226,7 @@ def quality_panels(y: int) -> list[dict[str, Any]]:
             [
                 target(
                     "max by (model_version, method) "
-                    f'(driftmon_embedding_drift{{{POD}, model_version=~"$model_version"}})',
+                    f'(driftmon_embedding_drift_statistic{{{POD}, model_version=~"$model_version"}})',
                     "{{method}} {{model_version}}",
                 ),
                 target(
@@ -390,8 +390,8 @@ def gpu_panels(y: int) -> list[dict[str, Any]]:
             "GPU utilisation",
             [
                 target(
-                    f"max by (gpu, name) (driftmon_gpu_utilization_ratio{{{POD}}})",
-                    "gpu {{gpu}} {{name}}",
+                    f"max by (gpu, modelName) (driftmon_gpu_utilization_ratio{{{POD}}})",
+                    "gpu {{gpu}} {{modelName}}",
                 )
             ],
             (12, y + 1, 6, 8),
@@ -410,8 +410,8 @@ def gpu_panels(y: int) -> list[dict[str, Any]]:
             "GPU temperature",
             [
                 target(
-                    f"max by (gpu, name) (driftmon_gpu_temperature_celsius{{{POD}}})",
-                    "gpu {{gpu}} {{name}}",
+                    f"max by (gpu, modelName) (driftmon_gpu_temperature_celsius{{{POD}}})",
+                    "gpu {{gpu}} {{modelName}}",
                 )
             ],
             (0, y + 9, 12, 8),
@@ -421,8 +421,8 @@ def gpu_panels(y: int) -> list[dict[str, Any]]:
             "GPU power",
             [
                 target(
-                    f"max by (gpu, name) (driftmon_gpu_power_watts{{{POD}}})",
-                    "gpu {{gpu}} {{name}}",
+                    f"max by (gpu, modelName) (driftmon_gpu_power_watts{{{POD}}})",
+                    "gpu {{gpu}} {{modelName}}",
                 )
             ],
             (12, y + 9, 12, 8),

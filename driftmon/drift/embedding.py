@@ -30,8 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: the method label values of the ``driftmon_embedding_drift`` gauge
+#: the fields of EmbeddingDrift (statistics and their p-values)
 METHODS = ("mean_distance", "classifier_auc", "mean_distance_p_value", "classifier_p_value")
+#: the `method` label of ``driftmon_embedding_drift_statistic`` and ``…_p_value`` → the field of
+#: its p-value
+P_VALUE_OF = {"mean_distance": "mean_distance_p_value", "classifier_auc": "classifier_p_value"}
 PERMUTATIONS = 200
 
 

@@ -12,13 +12,15 @@ from collections.abc import Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from driftmon.drift.embedding import METHODS, EmbeddingDrift
+from driftmon.drift.embedding import P_VALUE_OF, EmbeddingDrift
 from driftmon.metrics import counter, gauge, histogram
 from driftmon.signals import (
     COMPOSITION,
     COMPOSITION_CHECKS,
-    EMBEDDING_DRIFT,
+    EMBEDDING_DRIFT_ALPHA,
     EMBEDDING_DRIFT_DETECTED,
+    EMBEDDING_DRIFT_P_VALUE,
+    EMBEDDING_DRIFT_STATISTIC,
     EMBEDDING_DRIFT_THRESHOLD,
     Signal,
     of,
@@ -43,8 +45,10 @@ class CompositionMetrics:
             s.name: histogram(s.metric, reg)
             for s in _FED if s.metric and s.metric.type == "histogram"
         }
-        self.embedding_drift = gauge(EMBEDDING_DRIFT, reg)
+        self.embedding_drift_statistic = gauge(EMBEDDING_DRIFT_STATISTIC, reg)
+        self.embedding_drift_p_value = gauge(EMBEDDING_DRIFT_P_VALUE, reg)
         self.embedding_drift_threshold = gauge(EMBEDDING_DRIFT_THRESHOLD, reg)
+        self.embedding_drift_alpha = gauge(EMBEDDING_DRIFT_ALPHA, reg)
         self.embedding_drift_detected = gauge(EMBEDDING_DRIFT_DETECTED, reg)
 
     def observe(self, source: str, model_version: str, scores: Mapping[str, float | None]) -> None:
@@ -70,22 +74,21 @@ class CompositionMetrics:
 
     def set_embedding_drift(self, model_version: str, drift: EmbeddingDrift) -> None:
         """Publish the statistics of `model_version`, their thresholds and the verdict."""
-        for method in METHODS:
-            self.embedding_drift.labels(method=method, model_version=model_version).set(
-                drift.value(method)
-            )
-        thresholds = {
-            "mean_distance": drift.distance_threshold, "classifier_auc": drift.auc_threshold,
-            "mean_distance_p_value": drift.alpha, "classifier_p_value": drift.alpha,
-        }
+        for method, p_value in P_VALUE_OF.items():
+            labels = {"method": method, "model_version": model_version}
+            self.embedding_drift_statistic.labels(**labels).set(drift.value(method))
+            self.embedding_drift_p_value.labels(**labels).set(drift.value(p_value))
+        thresholds = {"mean_distance": drift.distance_threshold, "classifier_auc": drift.auc_threshold}
         for method, threshold in thresholds.items():
             self.embedding_drift_threshold.labels(method=method).set(threshold)
+        self.embedding_drift_alpha.set(drift.alpha)
         self.embedding_drift_detected.labels(model_version=model_version).set(drift.drifted)
 
     def forget_model_version(self, model_version: str) -> None:
         """Drop the drift gauges of a model version no longer served."""
-        for method in METHODS:
-            with contextlib.suppress(KeyError):
-                self.embedding_drift.remove(method, model_version)
+        for method in P_VALUE_OF:
+            for family in (self.embedding_drift_statistic, self.embedding_drift_p_value):
+                with contextlib.suppress(KeyError):
+                    family.remove(method, model_version)
         with contextlib.suppress(KeyError):
             self.embedding_drift_detected.remove(model_version)

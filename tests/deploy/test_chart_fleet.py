@@ -103,3 +103,12 @@ def test_notes_commands_work_as_written():
     assert forward and all(line.endswith("& sleep 2") and "&&" not in line for line in forward)
     assert any(line.startswith("curl -s localhost:9844/metrics") for line in lines)
     assert "https://driftmon.example.com" in notes and "Alerting mode: prometheus" in notes
+
+
+def test_gpu_series_get_the_node_name_dcgm_exporter_uses():
+    """NODE_NAME (the downward API's spec.nodeName) becomes the GPU series' Hostname label."""
+    values = load_values(CHART / "ci" / "sidecar-gpu-values.yaml")
+    pod = one(render(values), "Deployment").body["spec"]["template"]["spec"]
+    (driftmon,) = [c for c in pod["containers"] if c["name"] == "driftmon"]
+    env = {e["name"]: e.get("valueFrom") for e in driftmon["env"]}
+    assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}

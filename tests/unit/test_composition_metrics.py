@@ -56,19 +56,26 @@ def test_counters_exist_at_zero_after_first_observation() -> None:
 
 
 def test_embedding_drift_gauges() -> None:
-    """Each method's statistic, its threshold and the verdict are published per version."""
+    """Each method's statistic and its p-value (two families), its threshold, alpha and the
+    verdict are published per version."""
     registry = CollectorRegistry()
     metrics = CompositionMetrics(registry)
     metrics.set_embedding_drift("v2", drift(0.81, 0.0001))
     value = registry.get_sample_value
-    assert value("driftmon_embedding_drift", {"method": "classifier_auc", "model_version": "v2"}) == 0.81
-    assert value("driftmon_embedding_drift", {"method": "mean_distance", "model_version": "v2"}) == 0.05
+    auc = {"method": "classifier_auc", "model_version": "v2"}
+    assert value("driftmon_embedding_drift_statistic", auc) == 0.81
+    assert value("driftmon_embedding_drift_p_value", auc) == 0.0001
+    distance = {"method": "mean_distance", "model_version": "v2"}
+    assert value("driftmon_embedding_drift_statistic", distance) == 0.05
+    assert value("driftmon_embedding_drift_p_value", distance) == 0.4
     assert value("driftmon_embedding_drift_threshold", {"method": "classifier_auc"}) == 0.55
-    assert value("driftmon_embedding_drift_threshold", {"method": "classifier_p_value"}) == 0.01
+    assert value("driftmon_embedding_drift_alpha", {}) == 0.01
+    assert value("driftmon_embedding_drift_threshold", {"method": "classifier_p_value"}) is None
     assert value("driftmon_embedding_drift_detected", {"model_version": "v2"}) == 1.0
     metrics.forget_model_version("v2")
     assert value("driftmon_embedding_drift_detected", {"model_version": "v2"}) is None
-    assert value("driftmon_embedding_drift", {"method": "classifier_auc", "model_version": "v2"}) is None
+    assert value("driftmon_embedding_drift_statistic", auc) is None
+    assert value("driftmon_embedding_drift_p_value", auc) is None
 
 
 def test_families_register_on_separate_registries() -> None:

@@ -58,6 +58,6 @@ def test_shifted_version_drifts_and_is_published() -> None:
     signals = {labels["model_version"]: values for labels, values in sink.records[-2:]}
     assert signals["v2"]["embedding_drift"] == 1.0
     auc = registry.get_sample_value(
-        "driftmon_embedding_drift", {"method": "classifier_auc", "model_version": "v2"}
+        "driftmon_embedding_drift_statistic", {"method": "classifier_auc", "model_version": "v2"}
     )
     assert auc is not None and auc > 0.55

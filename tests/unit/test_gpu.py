@@ -23,6 +23,7 @@ from driftmon.gpu import (
     ProcessNames,
     PynvmlReader,
     gpu_signals,
+    node_name,
     open_nvml,
 )
 from tests.support import FakeClock
@@ -30,7 +31,11 @@ from tests.support.nvml import BUSY_PID, FakeNvml, load_recording, make_proc_tre
 
 OWN_PID = 4242
 UUID = "GPU-00000000-1111-2222-3333-444444444444"
-DEVICE = {"gpu": "0", "uuid": UUID, "name": "NVIDIA H200"}
+#: today's labels (uuid, name: deprecated) and dcgm-exporter 4.x's (UUID, modelName, Hostname)
+DEVICE = {
+    "gpu": "0", "uuid": UUID, "name": "NVIDIA H200",
+    "UUID": UUID, "modelName": "NVIDIA H200", "Hostname": node_name(),
+}  # fmt: skip
 TOTAL = 150754820096
 BUSY_USED_V2 = 5585567744
 BUSY_USED_V1 = 6230507520
@@ -559,7 +564,9 @@ def test_fake_answers_the_recording_verbatim() -> None:
     ids=["busy", "mig", "two-boards", "no-nvml"],
 )
 def test_promtool_check_metrics_is_clean(nvml: FakeNvml | None, proc: Path) -> None:
-    """`promtool check metrics` reports nothing on the collector's output."""
+    """`promtool check metrics` reports nothing on the collector's output but the camelCase of
+    dcgm-exporter's label names (UUID, modelName, Hostname), one line per GPU family exposed: the
+    price of joining DCGM's series without label_replace."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (Debian package prometheus)")
@@ -572,4 +579,16 @@ def test_promtool_check_metrics_is_clean(nvml: FakeNvml | None, proc: Path) -> N
         timeout=30,
         check=False,
     )
-    assert (result.returncode, result.stdout + result.stderr) == (0, b"")
+    exposed = {s.name for f in registry.collect() for s in f.samples if "UUID" in s.labels}
+    camel = {f"{name} label names should be written in 'snake_case' not 'camelCase'" for name in exposed}
+    lines = set((result.stdout + result.stderr).decode().splitlines())
+    assert (result.returncode, lines) == ((3, camel) if exposed else (0, set()))
+
+
+def test_hostname_is_the_node_from_the_downward_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dcgm-exporter labels its series with the node's name; so does driftmon, where the chart
+    passes NODE_NAME (else the host name)."""
+    monkeypatch.setenv("NODE_NAME", "gpu-node-7")
+    assert node_name() == "gpu-node-7"
+    monkeypatch.delenv("NODE_NAME")
+    assert node_name()

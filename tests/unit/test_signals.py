@@ -112,7 +112,7 @@ def test_every_catalogue_metric_is_exposed_under_its_name() -> None:
     metrics.count("push", "v1", "shed")
     composition.observe("push", "v1", scores)
     probes.requests.labels(probe="p", outcome="failed").inc()
-    composition.embedding_drift.labels(method="classifier_auc", model_version="v1").set(0.5)
+    composition.embedding_drift_statistic.labels(method="classifier_auc", model_version="v1").set(0.5)
     composition.embedding_drift_detected.labels(model_version="v1").set(0)
     exposed = _exposed(registry) | {name for name, _, _ in _DEVICE_GAUGES}
     for signal in signals.CATALOGUE:

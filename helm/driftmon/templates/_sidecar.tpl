@@ -30,6 +30,9 @@ per-process readings. The ConfigMaps it mounts come from this chart installed in
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
     - name: DRIFTMON_POD_NAMESPACE
       valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+    # the GPU series' Hostname label, as dcgm-exporter's (docs/gpu.md)
+    - name: NODE_NAME
+      valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
     {{- with (include "driftmon.visibleDevices" .) }}
     - name: NVIDIA_VISIBLE_DEVICES
       value: {{ . | quote }}
