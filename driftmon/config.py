@@ -157,8 +157,9 @@ class ScoringConfig(Section):
     #: checked for expected text past its limit (`prompt_truncated`); None: off
     tokenizer_dir: Path | None = None
     #: the OCR reads each image at most this many pixels on its longest side, boxes scaled back
-    #: to the original pixels (bounded cost per image); 0: at full size
-    max_side: int = Field(2048, ge=0)
+    #: to the original pixels (bounded cost per image; 1024: docs/ocr-engine.md, "Bounded
+    #: resolution"); 0: at full size
+    max_side: int = Field(1024, ge=0)
     case_sensitive: bool = False
     #: a sample whose text fidelity is below this keeps its image and overlay as artifacts
     failing_below: float = Field(0.85, ge=0.0, le=1.0)

@@ -1,7 +1,7 @@
 """Scoring at a bounded resolution: the OCR reads an image no larger than `max_side` pixels on
 its longest side, and its boxes come back in the original image's pixels.
 
-    small, scale = bounded(image, 2048)     # (image, Scale(1, 1)) when it already fits
+    small, scale = bounded(image, 1024)     # (image, Scale(1, 1)) when it already fits
     detections = [scale.detection(d) for d in ocr.read([small])[0]]
 
 The resize happens once per image, after decoding (`Image.resize` with a reducing gap: a box
@@ -19,7 +19,9 @@ from PIL import Image
 
 from driftmon.scoring.types import Detection, OcrEngine, Point
 
-DEFAULT_MAX_SIDE = 2048
+#: detection time grows with the pixels read (CRAFT at every pixel, no upscaling): 1024 is the
+#: native size of most generators' images, read as they are (docs/ocr-engine.md)
+DEFAULT_MAX_SIDE = 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,9 @@ class SpyOcr:
         return found
 
 
-def test_the_default_is_2048() -> None:
-    assert ScoringConfig().max_side == 2048
-    assert Scorer(SpyOcr()).max_side == 2048
+def test_the_default_is_1024() -> None:
+    assert ScoringConfig().max_side == 1024
+    assert Scorer(SpyOcr()).max_side == 1024
 
 
 def test_a_large_image_is_read_at_max_side_and_boxes_come_back_in_original_pixels() -> None:
