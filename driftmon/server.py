@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -75,6 +76,10 @@ class AppState:
     extra_ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     #: the scorer process's state for /readyz's body (the daemon's supervisor); None: left out
     scorer_state: Callable[[], dict[str, Any]] | None = None
+
+
+#: recent samples /v1/samples/worst looks through
+WORST_SCAN = 200
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -267,6 +272,32 @@ async def get_overlay(request: Request) -> Response:
     return FileResponse(sample.overlay_path, media_type="image/png")
 
 
+async def worst_sample(request: Request) -> Response:
+    """The worst recent failing sample's overlay on this pod (exported alerts link here)."""
+    from driftmon.links import overlay_path, worst_failing
+
+    state: AppState = request.app.state.driftmon
+    version = request.query_params.get("model_version") or None
+    recent = await anyio.to_thread.run_sync(state.store.recent, WORST_SCAN, version)
+    worst = worst_failing(recent)
+    if worst is None:
+        which = f" of model version {version}" if version else ""
+        raise BadRequest(
+            404,
+            f"no failing sample{which} with a kept picture among this pod's {len(recent)} most recent "
+            "(pictures are kept for failing samples while artifacts are enabled)",
+        )
+    return RedirectResponse(f"{state.public_url}{overlay_path(worst)}", status_code=307)
+
+
+def baseline_of(state: AppState, version: str) -> str:
+    """The model version `version` is compared with now (pinned, or the previous one)."""
+    reference = None if state.rules is None else state.rules.baselines.reference(version, time.time())
+    if reference is None:
+        raise BadRequest(404, f"model version {version} has no baseline yet (docs/rules.md, baselines)")
+    return str(reference.model_version)
+
+
 async def compare_versions(request: Request) -> Response:
     """
     summary: Two model versions side by side (query a, b, limit ≤ 1000, format html|json)
@@ -280,6 +311,8 @@ async def compare_versions(request: Request) -> Response:
     a, b = request.query_params.get("a"), request.query_params.get("b")
     if not a or not b:
         raise BadRequest(400, "give both model versions: ?a=v1&b=v2")
+    if a == "baseline":  # alerts link b's comparison with whatever its baseline is now
+        a = baseline_of(state, b)
     limit = query_limit(request, COMPARE_LIMIT)
     samples_a = await anyio.to_thread.run_sync(state.store.recent, limit, a)
     samples_b = await anyio.to_thread.run_sync(state.store.recent, limit, b)
@@ -386,6 +419,7 @@ def make_app(state: AppState, protected_prefix: str = "/v1/") -> Starlette:
     routes = [
         Route("/v1/samples", post_sample, methods=["POST"]),
         Route("/v1/samples/recent", recent_samples, methods=["GET"]),
+        Route("/v1/samples/worst", worst_sample, methods=["GET"]),
         Route("/v1/samples/{sample_id}", get_sample, methods=["GET"]),
         Route("/v1/samples/{sample_id}/overlay.png", get_overlay, methods=["GET"]),
         Route("/v1/compare", compare_versions, methods=["GET"]),
