@@ -52,6 +52,11 @@ def route_library_warnings() -> None:
     warnings.showwarning = _warning_to_log
 
 
+#: loggers are finalised on first use (fast); the test suite turns it off so that
+#: `structlog.testing.capture_logs` still sees loggers first used after a CLI test configured logging
+CACHE_LOGGERS = True
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Configure structlog and the stdlib root logger once, at start (to `stream`, default stderr)."""
     stream = stream or sys.stderr
@@ -73,7 +78,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=CACHE_LOGGERS,
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(

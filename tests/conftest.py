@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """Each test starts from structlog's defaults, whatever an earlier CLI test configured."""
+    import structlog
+
+    import driftmon.logs
+
+    driftmon.logs.CACHE_LOGGERS = False
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
