@@ -3,6 +3,7 @@
 One `Signal` per name. From `CATALOGUE` come the score-name lists the scorers fill, the
 Prometheus families the daemon registers (driftmon/metrics.py, scoring/composition_metrics.py),
 the signals rules may name (rules/compile.py), the PromQL each exports to (rules/export.py), the
+recording rules every export carries (`STANDING_RECORDINGS`, read by helm/dashboard.py), the
 columns of `driftmon score`, and the docs tables (`python -m driftmon.signals --check`).
 
 A new score is one check module (driftmon/scoring/checks/) and one entry here. Pure: no
@@ -199,6 +200,28 @@ EMBEDDING_DRIFT_DETECTED = Metric(
     "1 when either method reports embedding drift for the model version, else 0.",
 )
 
+GENERATION_LATENCY = Metric(
+    "driftmon_generation_latency_seconds", "histogram", SAMPLE_LABELS,
+    "Generation latency reported or measured per sample.", LATENCY_BUCKETS,
+)
+
+
+def _rate_by(metric: Metric, series: str, labels: tuple[str, ...], window: str) -> Recording:
+    """``sum by (labels) (rate(<metric><series>[window]))``, named ``level:metric:operations``
+    as Prometheus's recording-rule convention writes it (e.g. ``model_version:x_count:rate5m``)."""
+    name = f"{'_'.join(labels)}:{metric.name}{series}:rate{window}"
+    return Recording(name, f"sum by ({', '.join(labels)}) (rate({metric.name}{series}[{window}]))", labels)
+
+
+#: images per second of each model version, fleet-wide (samples that report a latency)
+IMAGES_RATE = _rate_by(GENERATION_LATENCY, "_count", ("model_version",), "5m")
+#: GPU-seconds per second of each model version = mean latency × images/s (an upper bound:
+#: latency includes queueing); a model swap's cost shows as a step
+GPU_SECONDS_RATE = _rate_by(GENERATION_LATENCY, "_sum", ("model_version",), "5m")
+#: recording rules `driftmon rules export` always writes, whatever the rules (the dashboard's Cost
+#: row reads them)
+STANDING_RECORDINGS: tuple[Recording, ...] = (IMAGES_RATE, GPU_SECONDS_RATE)
+
 _HISTOGRAM = Export("histogram")
 _GAUGE = Export("gauge")
 _POD_GAUGE = Export("gauge", per_pod=True)
@@ -340,11 +363,7 @@ CATALOGUE: tuple[Signal, ...] = (
     Signal(
         "latency_seconds", "event", "seconds", META,
         "generation latency the sample reports (or the probe measured)",
-        Metric(
-            "driftmon_generation_latency_seconds", "histogram", SAMPLE_LABELS,
-            "Generation latency reported or measured per sample.", LATENCY_BUCKETS,
-        ),
-        _HISTOGRAM,
+        GENERATION_LATENCY, _HISTOGRAM,
     ),
     Signal(
         "steps", "event", "steps", META, "diffusion steps the sample reports",

@@ -2,18 +2,26 @@
 
 helm/sync.py writes it to helm/driftmon/dashboards/driftmon.json (the chart ships it in a
 ConfigMap for Grafana's dashboard sidecar). Plain dicts in Grafana's dashboard JSON model
-(schemaVersion 39), so it needs nothing beyond the standard library.
+(schemaVersion 39), so it needs nothing beyond the standard library and driftmon's signal
+catalogue (pure), whose standing recording rules the Cost row reads.
 
 Every query selects by the dashboard's variables: $namespace and $pod (labels the Prometheus
 Operator or kubernetes_sd relabelling adds; the "All" value `.*` also matches series without them),
-$model_version and $source on the per-sample families.
+$model_version and $source on the per-sample families. The recorded Cost series are the fleet's,
+per model version: only $model_version applies to them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+# the repository first: helm/driftmon (the chart) must not shadow the driftmon package
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from driftmon.signals import GPU_SECONDS_RATE, IMAGES_RATE
 
 UID = "driftmon-overview"
 TITLE = "driftmon: image generation drift"
@@ -273,21 +281,23 @@ def latency_panels(y: int) -> list[dict[str, Any]]:
 
 def cost_panels(y: int) -> list[dict[str, Any]]:
     """The cost contract live (docs/contracts.md): images/s, latency × rate = GPU-seconds per
-    second (an upper bound: latency includes queueing), and sampling steps, per model version."""
-    latency = "driftmon_generation_latency_seconds"
-    rate = f"sum by (model_version) (rate({latency}_count{{{SAMPLE}}}[{RATE}]))"
-    busy = f"sum by (model_version) (rate({latency}_sum{{{SAMPLE}}}[{RATE}]))"
+    second (an upper bound: latency includes queueing), and sampling steps, per model version.
+    The first two read the export's standing recording rules (driftmon.signals)."""
+    version = 'model_version=~"$model_version"'
+    fleet = " Recorded over 5m by driftmon's exported rules (the PrometheusRule): all pods and sources."
     return [
         row("Cost", y),
-        panel("Images per second", [target(rate, "{{model_version}}")], (0, y + 1, 8, 8), unit="short",
-              description="Scored samples that report a latency, per second, by model version."),
+        panel("Images per second", [target(f"{IMAGES_RATE.name}{{{version}}}", "{{model_version}}")],
+              (0, y + 1, 8, 8), unit="short",
+              description="Samples that report a latency, per second, by model version." + fleet),
         panel(
             "GPU-seconds per second (latency × rate)",
-            [target(busy, "{{model_version}}")],
+            [target(f"{GPU_SECONDS_RATE.name}{{{version}}}", "{{model_version}}")],
             (8, y + 1, 8, 8),
             unit="s",
             description="Sum of reported latency per second = mean latency × images/s: the GPU time "
-            "a model version takes per second of traffic (an upper bound). A model swap's cost step.",
+            "a model version takes per second of traffic (an upper bound). A model swap's cost step."
+            + fleet,
         ),
         panel("Sampling steps (mean)", [target(mean("driftmon_generation_steps", SAMPLE, "model_version"),
               "{{model_version}}")], (16, y + 1, 8, 8), unit="short",

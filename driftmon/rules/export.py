@@ -16,6 +16,10 @@ Each window aggregation becomes a recording rule over driftmon's metrics, named
                             signal, window}) — gauges the daemon's own engine publishes, since
                             only the daemon knows each version's baseline
 
+Every export ends with the group `driftmon-cost`: the catalogue's standing recording rules
+(driftmon.signals.STANDING_RECORDINGS: images/s and GPU-seconds per second per model version),
+written whatever the rules, since the dashboard's Cost row reads them.
+
 What PromQL cannot express (min/max of a histogram, a signal without a metric, a `by` label the
 metric lacks) is reported by rule name in `ExportResult.skipped` and printed on stderr by the CLI;
 the rule is left out whole, never exported half.
@@ -35,7 +39,7 @@ from driftmon.errors import Unexportable
 from driftmon.rules.compile import QUANTILES, Agg, BaselineAgg, BinOp, Compiled, Drift, Negate, Scalar
 from driftmon.rules.evaluate import BASELINE_GAUGE, DRIFT_GAUGE
 from driftmon.rules.model import Rule, RuleSet
-from driftmon.signals import EXPORTED, POD_LABELS, Signal
+from driftmon.signals import EXPORTED, POD_LABELS, STANDING_RECORDINGS, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +110,9 @@ class ExportResult:
 
 
 def export_rules(ruleset: RuleSet, links: Mapping[str, str | None] | None = None) -> ExportResult:
-    """Translate every rule; rules that cannot be expressed are listed in `skipped`. `links`:
-    values for the annotations' ``${DRIFTMON_URL}`` and ``${DASHBOARD_URL}`` (None: kept)."""
+    """Translate every rule, then add the standing group; rules that cannot be expressed are listed
+    in `skipped`. `links`: values for the annotations' ``${DRIFTMON_URL}`` and ``${DASHBOARD_URL}``
+    (None: kept)."""
     result = ExportResult()
     for group in ruleset.groups:
         out = _Group(group.name, group.interval)
@@ -122,7 +127,20 @@ def export_rules(ruleset: RuleSet, links: Mapping[str, str | None] | None = None
             out.alerts.append(_alert(rule, expr, links or {}))
         if out.alerts:
             result.groups.append(_group_dict(out))
+    result.groups.append(standing_group())
     return result
+
+
+#: the group of the standing recording rules, last in every export
+STANDING_GROUP = "driftmon-cost"
+
+
+def standing_group() -> dict[str, Any]:
+    """The catalogue's standing recording rules (no interval: Prometheus's global one)."""
+    return {
+        "name": STANDING_GROUP,
+        "rules": [{"record": record.name, "expr": record.expr} for record in STANDING_RECORDINGS],
+    }
 
 
 def _group_dict(group: _Group) -> dict[str, Any]:

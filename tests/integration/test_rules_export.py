@@ -14,6 +14,7 @@ import yaml
 from driftmon.rules.export import export_rules, to_yaml
 from driftmon.rules.model import load_rules
 from driftmon.rules.ruletest import Point, simulate
+from driftmon.signals import GPU_SECONDS_RATE, IMAGES_RATE
 
 pytestmark = [
     pytest.mark.integration,
@@ -188,4 +189,49 @@ def test_probe_failing_fires_on_the_series_the_daemon_exposes(tmp_path: Path) ->
         ["promtool", "test", "rules", "probe.test.yaml"],
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
     )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+
+#: per series: (model_version, source, pod, images per second, seconds of latency per image)
+COST_TRAFFIC = [("v1", "push", "gen-0", 2.0, 0.125), ("v1", "probe", "gen-1", 1.0, 0.125),
+                ("v2", "push", "gen-0", 0.5, 0.5)]  # fmt: skip
+
+
+def test_recorded_images_and_gpu_seconds_per_model_version_equal_the_input_rates(tmp_path: Path) -> None:
+    """promtool evaluates the export's standing records on latency histograms from two pods and
+    two sources: images/s per model version is the summed input rate, GPU-seconds per second the
+    summed rate × latency (v2: a quarter of v1's traffic at four times the latency)."""
+    series = []
+    for version, source, pod, rate, latency in COST_TRAFFIC:
+        labels = f'model_version="{version}", source="{source}", pod="{pod}"'
+        per_scrape = rate * STEP
+        name = "driftmon_generation_latency_seconds"
+        series.append({"series": f"{name}_count{{{labels}}}", "values": f"0+{per_scrape!r}x60"})
+        series.append({"series": f"{name}_sum{{{labels}}}", "values": f"0+{per_scrape * latency!r}x60"})
+    expected = {
+        IMAGES_RATE.name: {"v1": 3.0, "v2": 0.5},
+        GPU_SECONDS_RATE.name: {"v1": 0.375, "v2": 0.25},
+    }
+    checks = [
+        {
+            "expr": record,
+            "eval_time": "10m",
+            "exp_samples": [
+                {"labels": f'{record}{{model_version="{version}"}}', "value": value}
+                for version, value in values.items()
+            ],
+        }
+        for record, values in expected.items()
+    ]
+    (tmp_path / "exported.yaml").write_text(to_yaml(export_rules(load_rules([REPO / "rules"]))))
+    test_file = {
+        "rule_files": ["exported.yaml"],
+        "evaluation_interval": f"{int(EVAL)}s",
+        "tests": [{"interval": f"{int(STEP)}s", "input_series": series, "promql_expr_test": checks}],
+    }
+    (tmp_path / "cost.test.yaml").write_text(yaml.safe_dump(test_file, sort_keys=False, width=10**9))
+    run = subprocess.run(
+        ["promtool", "test", "rules", "cost.test.yaml"],
+        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]

@@ -10,8 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from driftmon.rules.cli import rules_app
-from driftmon.rules.export import export_rules, to_yaml
+from driftmon.rules.export import STANDING_GROUP, export_rules, standing_group, to_yaml
 from driftmon.rules.model import load_rules
+from driftmon.signals import GPU_SECONDS_RATE, IMAGES_RATE
 
 
 def exported(tmp_path: Path, expr: str, by: str = "[model_version]", min_samples: int = 0):
@@ -31,9 +32,10 @@ def exported(tmp_path: Path, expr: str, by: str = "[model_version]", min_samples
         )
     )
     result = export_rules(load_rules([path]))
-    if not result.groups:
+    groups = [g for g in result.groups if g["name"] != STANDING_GROUP]
+    if not groups:
         return {}, None, result.skipped
-    rules = result.groups[0]["rules"]
+    rules = groups[0]["rules"]
     records = {r["record"]: r["expr"] for r in rules if "record" in r}
     return records, next(r["expr"] for r in rules if "alert" in r), result.skipped
 
@@ -180,3 +182,36 @@ def test_score_alerts_aggregate_the_fleet_and_infrastructure_alerts_keep_the_pod
     assert all("pod" not in expr for expr in records.values()) and "pod" not in alert
     _, alert, _ = exported(tmp_path, "max(scorer_up[5m]) < 1", by="[]")
     assert alert == "namespace_pod_instance:driftmon_scorer_up:max_5m < 1.0"
+
+
+def test_every_export_ends_with_the_standing_cost_records(tmp_path: Path) -> None:
+    """Images/s and GPU-seconds per second per model version are recorded whatever the rules (the
+    dashboard's Cost row reads them), named level:metric:operations, from the catalogue."""
+    assert standing_group() == {
+        "name": "driftmon-cost",
+        "rules": [
+            {
+                "record": "model_version:driftmon_generation_latency_seconds_count:rate5m",
+                "expr": "sum by (model_version) (rate(driftmon_generation_latency_seconds_count[5m]))",
+            },
+            {
+                "record": "model_version:driftmon_generation_latency_seconds_sum:rate5m",
+                "expr": "sum by (model_version) (rate(driftmon_generation_latency_seconds_sum[5m]))",
+            },
+        ],
+    }
+    assert [IMAGES_RATE.name, GPU_SECONDS_RATE.name] == [r["record"] for r in standing_group()["rules"]]
+    _, alert, skipped = exported(tmp_path, "min(fidelity[10m]) < 0.5")
+    assert alert is None and skipped  # nothing of the rule file exports: the standing group still does
+    assert export_rules(load_rules([tmp_path / "r.yaml"])).groups == [standing_group()]
+
+
+@pytest.mark.parametrize("fmt", ["prometheus", "prometheusrule"])
+def test_cli_export_carries_the_standing_group_in_both_formats(fmt: str) -> None:
+    """`driftmon rules export` writes the standing group last, as a rule file and in the CRD."""
+    repo_rules = Path(__file__).resolve().parents[2] / "rules"
+    result = CliRunner().invoke(rules_app, ["export", str(repo_rules), "--format", fmt])
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load(result.stdout)
+    groups = doc["spec"]["groups"] if fmt == "prometheusrule" else doc["groups"]
+    assert groups[-1] == standing_group() and len(groups) > 1
