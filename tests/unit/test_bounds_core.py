@@ -161,3 +161,22 @@ def test_json_depth_sees_brackets_after_a_string_with_escapes_closes(text: str) 
     json.loads(text)
     with pytest.raises(Rejected):
         check_json_depth(text)
+
+
+def test_json_depth_counts_from_zero_again_after_arrays_close() -> None:
+    """Two closed levels give both back: 32 more levels after `[[]]` are still within the bound."""
+    check_json_depth("[[]] " + "[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    with pytest.raises(Rejected):
+        check_json_depth("[[]] " + "[" * (MAX_DEPTH + 1))
+
+
+def test_json_depth_scans_text_with_a_lone_surrogate() -> None:
+    """str input is encoded with surrogatepass: a lone surrogate is scanned, not an error."""
+    check_json_depth('["\ud800"]')
+    with pytest.raises(Rejected):
+        check_json_depth('["\ud800", ' + "[" * (MAX_DEPTH + 1))
+
+
+def test_a_label_key_with_a_surrogate_is_named_in_the_message() -> None:
+    error = refused(SampleMeta(labels={"k\udc80": "v"}))
+    assert str(error).startswith("meta.labels.k\udc80: not valid UTF-8 text (")

@@ -138,3 +138,31 @@ def test_encode_png_round_trips() -> None:
     array = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     data = encode_png(array)
     assert data.startswith(b"\x89PNG") and np.array_equal(decode_image(data), array)
+
+
+def test_a_corrupt_header_of_a_known_format_is_named() -> None:
+    with pytest.raises(ImageUnreadable) as caught:
+        read_header(b"BM" + b"\xff" * 60)
+    assert str(caught.value).startswith("corrupt image header (")
+
+
+@pytest.mark.parametrize("size", [(0, 5), (5, 0), (0, 0), (-1, 5)])
+def test_a_size_without_pixels_is_refused_by_the_size_check(size: tuple[int, int]) -> None:
+    """PIL's openers refuse such files themselves; the guard stands behind them."""
+    from types import SimpleNamespace
+
+    from driftmon.images import _check_size
+
+    with pytest.raises(ImageUnreadable) as caught:
+        _check_size(SimpleNamespace(size=size), 100)  # type: ignore[arg-type]
+    assert str(caught.value) == f"image has no pixels ({size[0]}x{size[1]})"
+    _check_size(SimpleNamespace(size=(1, 1)), 1)  # type: ignore[arg-type]
+
+
+def test_the_header_is_a_frozen_slotted_record() -> None:
+    from dataclasses import FrozenInstanceError
+
+    header = read_header(png_bytes(np.zeros((2, 2, 3), np.uint8)))
+    with pytest.raises(FrozenInstanceError):
+        header.width = 3  # type: ignore[misc]
+    assert not hasattr(header, "__dict__")
