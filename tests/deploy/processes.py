@@ -19,18 +19,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Prometheus:
-    """A real Prometheus scraping `targets` (static_configs entries, labels included) every second."""
+    """A real Prometheus scraping `targets` (static_configs entries, labels included) every second,
+    evaluating the rules of `rule_files`."""
 
-    def __init__(self, workdir: Path, targets: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, workdir: Path, targets: list[dict[str, Any]], rule_files: tuple[Path, ...] = ()
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.targets = targets
+        self.rule_files = rule_files
         self.proc: Proc | None = None
 
     def start(self) -> Proc:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in self.rule_files],
             "scrape_configs": [{"job_name": "driftmon", "static_configs": self.targets}],
         }
         path = self.workdir / "prometheus.yml"

@@ -5,7 +5,8 @@ daemon, which also probes it with the canary prompts; halfway through, the gener
 swapped to v2 (garbled text, slower), as in the incident driftmon exists for. The daemon scores on
 the CPU with EasyOCR, tiny random CLIP and OWLv2 checkpoints (so the alignment, embedding-drift
 and object-count families exist) and NVML answered from the recorded H200. Prometheus scrapes it
-every second with the `namespace` and `pod` labels the Operator would add.
+every second with the `namespace` and `pod` labels the Operator would add, and evaluates the
+chart's exported rules (the Cost row reads their standing recording rules).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from tests.integration.servers import free_port, http_ok, running, start, start_generator, wait_until
 
+from .chart import EXPORTED_RULES
 from .dashboard import load, queries, substitute
 from .processes import ROOT, Prometheus
 from .tiny_models import tiny_clip, tiny_owlv2
@@ -176,7 +178,8 @@ def scraped_run(tmp_path_factory):
         ROOT,
     )
     labels = {"namespace": NAMESPACE, "pod": POD}
-    prometheus = Prometheus(tmp, [{"targets": [f"127.0.0.1:{daemon_port}"], "labels": labels}])
+    targets = [{"targets": [f"127.0.0.1:{daemon_port}"], "labels": labels}]
+    prometheus = Prometheus(tmp, targets, rule_files=(EXPORTED_RULES,))
     with running(generator, daemon):
         wait_until(
             lambda: daemon.process.poll() is None and http_ok(f"{daemon_url}/readyz")(),
