@@ -166,3 +166,42 @@ def test_the_header_is_a_frozen_slotted_record() -> None:
     with pytest.raises(FrozenInstanceError):
         header.width = 3  # type: ignore[misc]
     assert not hasattr(header, "__dict__")
+
+
+def test_structure_messages_are_exact() -> None:
+    from tests.imaging import header_only_png
+
+    with pytest.raises(ImageUnreadable) as no_pixels:
+        check_image(header_only_png())
+    assert str(no_pixels.value) == "PNG has no pixel data (no IDAT chunk)"
+    with pytest.raises(ImageUnreadable) as cut:
+        check_image(truncated_jpeg())
+    assert str(cut.value) == "truncated JPEG (no end-of-image marker)"
+
+
+def test_16_bit_rounding_divides_by_65535_exactly() -> None:
+    """33025 · 255 / 65535 = 128.502 → 129; by 65536 it would be 128.49998 → 128."""
+    image = decode_image(png_bytes(Image.fromarray(np.array([[33025]], np.uint16))))
+    assert int(image[0, 0, 0]) == 129
+
+
+def test_32_bit_integers_up_to_255_are_8_bit_and_256_is_not() -> None:
+    assert int(decode_image(tiff(np.array([[0, 255]], np.int32), "I"))[0, 1, 0]) == 255
+    assert tuple(int(v) for v in decode_image(tiff(np.array([[0, 256]], np.int32), "I"))[0, :, 0]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("mode", "dtype"), [("I;16", "<u2"), ("I;16B", ">u2"), ("I;16L", "<u2"), ("I;16N", "=u2")]
+)
+def test_every_16_bit_mode_is_scaled_not_clipped(mode: str, dtype: str) -> None:
+    from driftmon.images import _to_rgb
+
+    image = Image.frombytes(mode, (2, 1), np.array([0, 33025], dtype=dtype).tobytes())
+    assert tuple(int(v) for v in _to_rgb(image)[0, :, 2]) == (0, 129)
+
+
+def test_a_big_endian_16_bit_tiff_decodes_scaled() -> None:
+    image = Image.frombytes("I;16B", (2, 1), np.array([0, 65535], dtype=">u2").tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF")
+    assert tuple(int(v) for v in decode_image(buffer.getvalue())[0, :, 0]) == (0, 255)
