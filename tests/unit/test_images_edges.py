@@ -205,3 +205,13 @@ def test_a_big_endian_16_bit_tiff_decodes_scaled() -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="TIFF")
     assert tuple(int(v) for v in decode_image(buffer.getvalue())[0, :, 0]) == (0, 255)
+
+
+@pytest.mark.parametrize("mode", ["RGBa", "PA"])
+def test_premultiplied_and_palette_alpha_modes_composite_over_white(mode: str) -> None:
+    from driftmon.images import _to_rgb
+
+    image = Image.new(mode, (2, 2), (0, 0, 0, 0) if mode == "RGBa" else (1, 0))
+    if mode == "PA":
+        image.putpalette([0, 0, 0, 0, 200, 0] + [0] * 762)
+    assert tuple(int(v) for v in _to_rgb(image)[1, 1]) == (255, 255, 255)
