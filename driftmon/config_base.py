@@ -8,7 +8,8 @@ errors become one ``place: dotted.field: message`` line each (`format_validation
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Union
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError
@@ -27,6 +28,35 @@ class Section(BaseModel):
     """Base of every configuration section: frozen, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+PluginT = TypeVar("PluginT")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[ConfigT, PluginT]):
+    """One row of a `KindTable`: the kind's configuration model and the runtime class it builds."""
+
+    config: type[ConfigT]
+    plugin: PluginT
+
+
+RowT = TypeVar("RowT", bound=Kind[Any, Any])
+
+
+class KindTable(dict[str, RowT]):
+    """A plug-in table: one row per ``kind`` value, each kind registered once."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def register(self, kind: str, row: RowT) -> None:
+        """Add `row` under `kind`; its config model must declare ``kind: Literal[kind]``."""
+        if kind in self:
+            raise ValueError(f"{self.what} kind {kind!r} is registered twice")
+        self[kind] = row
 
 
 def discriminated_union(kinds: Mapping[str, type[BaseModel]], default: str | None = None) -> Any:

@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, SecretStr, model_validator
 
 from driftmon.alerts import Alert
-from driftmon.config_base import Seconds, Section
+from driftmon.config_base import Kind, KindTable, Seconds, Section
 from driftmon.secrets import read_secret
 
 Event = Literal["firing", "resolved"]
@@ -216,24 +216,24 @@ class ReceiverClass(Protocol):
         ...
 
 
-class ReceiverKind(NamedTuple):
+class ReceiverKind(Kind[ReceiverConfigBase, ReceiverClass]):
     """One row of `RECEIVER_KINDS`: the kind's configuration model and its runtime class."""
 
-    config: type[ReceiverConfigBase]
-    receiver: ReceiverClass
+    @property
+    def receiver(self) -> ReceiverClass:
+        """The runtime receiver class."""
+        return self.plugin
 
 
-RECEIVER_KINDS: dict[str, ReceiverKind] = {}
+RECEIVER_KINDS: KindTable[ReceiverKind] = KindTable("receiver")
 """Every receiver kind, by the ``kind`` value that selects it in ``alerting.receivers``."""
 
 
 def register_receiver(kind: str, config: type[ReceiverConfigBase], receiver: ReceiverClass) -> None:
     """Add `kind` to `RECEIVER_KINDS`; its `config` model must declare ``kind: Literal[kind]``."""
-    if kind in RECEIVER_KINDS:
-        raise ValueError(f"receiver kind {kind!r} is registered twice")
-    RECEIVER_KINDS[kind] = ReceiverKind(config, receiver)
+    RECEIVER_KINDS.register(kind, ReceiverKind(config, receiver))
 
 
 def build_receiver(config: ReceiverConfigBase, environ: Mapping[str, str] | None = None) -> Receiver:
     """The runtime receiver for one ``alerting.receivers`` entry, its secrets read now."""
-    return RECEIVER_KINDS[config.kind].receiver.from_config(config, environ)
+    return RECEIVER_KINDS[config.kind].plugin.from_config(config, environ)

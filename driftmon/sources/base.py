@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import httpx
 from pydantic import TypeAdapter
 
-from driftmon.config_base import Seconds, Section, discriminated_union
+from driftmon.config_base import Kind, KindTable, Seconds, Section, discriminated_union
 
 DEFAULT_GENERATOR_KIND = "openai_images"
 
@@ -77,22 +77,13 @@ class AdapterClass(Protocol):
         ...
 
 
-class GeneratorKind(NamedTuple):
-    """One row of `GENERATOR_KINDS`: the kind's configuration model and its adapter class."""
-
-    config: type[GeneratorConfigBase]
-    adapter: AdapterClass
-
-
-GENERATOR_KINDS: dict[str, GeneratorKind] = {}
+GENERATOR_KINDS: KindTable[Kind[GeneratorConfigBase, AdapterClass]] = KindTable("generator")
 """Every generator adapter, by the ``kind`` value that selects it in ``sources.probe.generator``."""
 
 
 def register_generator(kind: str, config: type[GeneratorConfigBase], adapter: AdapterClass) -> None:
     """Add `kind` to `GENERATOR_KINDS`; `config` must declare ``kind: Literal[kind] = kind``."""
-    if kind in GENERATOR_KINDS:
-        raise ValueError(f"generator kind {kind!r} is registered twice")
-    GENERATOR_KINDS[kind] = GeneratorKind(config, adapter)
+    GENERATOR_KINDS.register(kind, Kind(config, adapter))
 
 
 def generator_union() -> Any:

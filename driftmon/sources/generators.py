@@ -490,4 +490,4 @@ def make_generator(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Generator:
     """The adapter for `config.kind`; reads the API key file now (ConfigError if unreadable)."""
-    return GENERATOR_KINDS[config.kind].adapter(config, transport=transport, clock=clock)
+    return GENERATOR_KINDS[config.kind].plugin(config, transport=transport, clock=clock)
