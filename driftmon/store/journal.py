@@ -196,26 +196,14 @@ class Journal:
     def claim(self, batch_size: int, lease_seconds: float) -> list[Entry]:
         """Up to `batch_size` entries neither leased nor out of attempts, oldest first, leased to
         the caller for `lease_seconds`; each claim counts one attempt."""
-        now = self.clock()
-        query = (
-            "UPDATE journal SET attempts = attempts + 1, leased_until = :until WHERE id IN"
-            f" (SELECT id FROM journal WHERE attempts < :max AND {_FREE} ORDER BY id LIMIT :n)"
-            f" RETURNING {_COLUMNS}"
-        )
-        params = {"until": now + lease_seconds, "max": self.max_attempts, "now": now, "n": batch_size}
-        return self._leased("claim", query, params)
+        return self._lease("claim", "attempts < :max", batch_size, lease_seconds, counts_attempt=True)
 
     def poison(self, lease_seconds: float, limit: int = 64) -> list[Entry]:
         """Entries whose `max_attempts` claims all ended without `complete` (the scorer crashed or
         timed out each time), leased to the caller, who records them failed and completes them."""
-        now = self.clock()
-        query = (
-            "UPDATE journal SET leased_until = :until WHERE id IN"
-            f" (SELECT id FROM journal WHERE attempts >= :max AND {_FREE} ORDER BY id LIMIT :n)"
-            f" RETURNING {_COLUMNS}"
+        return self._lease(
+            "find poison entries", "attempts >= :max", limit, lease_seconds, counts_attempt=False
         )
-        params = {"until": now + lease_seconds, "max": self.max_attempts, "now": now, "n": limit}
-        return self._leased("find poison entries", query, params)
 
     def complete(self, entry_ids: Iterable[int]) -> None:
         """Delete the entries: their scored rows (or counted failures) are committed."""
@@ -263,7 +251,19 @@ class Journal:
                 f" {used} + {size} of {self.max_bytes} bytes)"
             )
 
-    def _leased(self, what: str, query: str, params: dict[str, Any]) -> list[Entry]:
+    def _lease(
+        self, what: str, which: str, limit: int, lease_seconds: float, *, counts_attempt: bool
+    ) -> list[Entry]:
+        """Up to `limit` unleased entries meeting `which` (SQL over ``:max``, the attempts allowed),
+        oldest first, leased for `lease_seconds`; `counts_attempt` adds one to each one's attempts."""
+        now = self.clock()
+        count = "attempts = attempts + 1, " if counts_attempt else ""
+        query = (
+            f"UPDATE journal SET {count}leased_until = :until WHERE id IN"
+            f" (SELECT id FROM journal WHERE {which} AND {_FREE} ORDER BY id LIMIT :n)"
+            f" RETURNING {_COLUMNS}"
+        )
+        params = {"until": now + lease_seconds, "max": self.max_attempts, "now": now, "n": limit}
         with self._transaction(what) as conn:
             rows = conn.execute(query, params).fetchall()
         return sorted((_entry(row) for row in rows), key=lambda entry: entry.id)
