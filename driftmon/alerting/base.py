@@ -208,6 +208,33 @@ class SecretURLConfig(ReceiverConfigBase):
         return read_secret(where, self.url, self.url_file, self.url_env, environ, field="url")
 
 
+@dataclass(frozen=True, slots=True)
+class SecretURLReceiver:
+    """A receiver that POSTs one message at a time to a URL that is a secret; `repr` never shows it.
+
+    Subclasses set `kind`, add `render` and `from_config`, and pass ``repr=False`` to `dataclass`."""
+
+    name: str
+    url: str
+    route: Route = field(default_factory=Route)
+    timeout: float = 10.0
+    kind: str = ""
+    resends: bool = False
+    max_batch: int = 1
+    target_count: int = 1
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, url=<redacted>)"
+
+    def secrets(self) -> Sequence[str]:
+        """The URL."""
+        return (self.url,)
+
+    def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
+        """One POST of one message."""
+        return OutboundRequest(self.url, payloads[0])
+
+
 class ReceiverClass(Protocol):
     """A runtime receiver class: builds itself from its configuration, reading its secrets."""
 

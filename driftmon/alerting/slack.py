@@ -6,17 +6,16 @@ overlay of the worst recent sample and the daemon's alert page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from driftmon.alerting.base import (
     Event,
-    OutboundRequest,
     Payload,
     RenderContext,
-    Route,
     SecretURLConfig,
+    SecretURLReceiver,
     format_value,
     link,
     register_receiver,
@@ -85,33 +84,26 @@ class SlackConfig(SecretURLConfig):
     username: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SlackReceiver:
+@dataclass(frozen=True, slots=True, repr=False)
+class SlackReceiver(SecretURLReceiver):
     """A Slack incoming-webhook URL (a secret); `repr` never shows it."""
 
-    name: str
-    url: str
-    route: Route = field(default_factory=Route)
-    timeout: float = 10.0
+    kind: str = "slack"
     channel: str | None = None
     username: str | None = None
-    kind: str = "slack"
-    resends: bool = False
-    max_batch: int = 1
-    target_count: int = 1
 
     @classmethod
     def from_config(cls, config: SlackConfig, environ: Mapping[str, str] | None = None) -> SlackReceiver:
         """The receiver a kind slack entry describes, its URL read from wherever it is kept."""
         url = config.read_url(environ)
-        return cls(config.receiver_name, url, config.route, config.timeout, config.channel, config.username)
-
-    def __repr__(self) -> str:
-        return f"SlackReceiver(name={self.name!r}, url=<redacted>)"
-
-    def secrets(self) -> Sequence[str]:
-        """The webhook URL."""
-        return (self.url,)
+        return cls(
+            config.receiver_name,
+            url,
+            config.route,
+            config.timeout,
+            channel=config.channel,
+            username=config.username,
+        )
 
     def render(self, alert: Alert, event: Event, ctx: RenderContext) -> Payload:
         """The message, with the channel and username overrides if configured."""
@@ -121,10 +113,6 @@ class SlackReceiver:
         if self.username:
             message["username"] = self.username
         return message
-
-    def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
-        """One POST of one message."""
-        return OutboundRequest(self.url, payloads[0])
 
 
 register_receiver("slack", SlackConfig, SlackReceiver)

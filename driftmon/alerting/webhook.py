@@ -6,17 +6,16 @@ deduplicates on it sees each transition once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from driftmon.alerting.base import (
     Event,
-    OutboundRequest,
     Payload,
     RenderContext,
-    Route,
     SecretURLConfig,
+    SecretURLReceiver,
     register_receiver,
     rfc3339,
     starts_at,
@@ -67,38 +66,20 @@ class WebhookConfig(SecretURLConfig):
     kind: Literal["webhook"]
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookReceiver:
+@dataclass(frozen=True, slots=True, repr=False)
+class WebhookReceiver(SecretURLReceiver):
     """A webhook URL (a secret); `repr` never shows it."""
 
-    name: str
-    url: str
-    route: Route = field(default_factory=Route)
-    timeout: float = 10.0
     kind: str = "webhook"
-    resends: bool = False
-    max_batch: int = 1
-    target_count: int = 1
 
     @classmethod
     def from_config(cls, config: WebhookConfig, environ: Mapping[str, str] | None = None) -> WebhookReceiver:
         """The receiver a kind webhook entry describes, its URL read from wherever it is kept."""
         return cls(config.receiver_name, config.read_url(environ), config.route, config.timeout)
 
-    def __repr__(self) -> str:
-        return f"WebhookReceiver(name={self.name!r}, url=<redacted>)"
-
-    def secrets(self) -> Sequence[str]:
-        """The URL."""
-        return (self.url,)
-
     def render(self, alert: Alert, event: Event, ctx: RenderContext) -> Payload:
         """The webhook message."""
         return webhook_message(alert, event, self.name, ctx)
-
-    def request(self, target: int, payloads: Sequence[Payload], now: float) -> OutboundRequest:
-        """One POST of one message."""
-        return OutboundRequest(self.url, payloads[0])
 
 
 register_receiver("webhook", WebhookConfig, WebhookReceiver)
