@@ -322,10 +322,17 @@ class ScoringSupervisor:
             self.metrics.stage_duration.labels(stage).observe(seconds)
         self.ocr_stats.oom_retries = done.oom_retries
         by_id = {outcome.entry_id: outcome for outcome in done.outcomes}
-        for index, entry in enumerate(group):
-            try:
-                self.recorder.record(entry, by_id[entry.id])
-            except StoreError:  # nothing committed: the rest stays in the journal, unharmed
-                self.journal.release(e.id for e in group[index:])
-                raise
-            self.journal.complete([entry.id])
+        recorded: list[int] = []
+        try:
+            for index, entry in enumerate(group):
+                try:
+                    self.recorder.record(entry, by_id[entry.id])
+                except StoreError:  # not committed: the rest stays in the journal, unharmed
+                    self.journal.release(e.id for e in group[index:])
+                    raise
+                recorded.append(entry.id)
+        finally:
+            # one journal transaction (one fsync) for the batch, after its rows are committed; a
+            # death before it leaves rows whose entries `_score` completes unscored on replay
+            if recorded:
+                self.journal.complete(recorded)
