@@ -80,11 +80,14 @@ def test_swap_reaches_store_metrics_pictures_and_prometheus(tmp_path: Path) -> N
         for seed, prompt in enumerate(PROMPTS * 2, start=10):
             generate(generator.url, prompt, seed)
 
-        def both_versions_scored() -> bool:
-            pushed = [s for s in scored(daemon.url) if s["source"] == "push"]
-            return {"v1", "v2"} <= {s["model_version"] for s in pushed}
+        def both_versions_and_a_probe_scored() -> bool:
+            samples = scored(daemon.url)
+            pushed = [s for s in samples if s["source"] == "push"]
+            probed = any(s["source"] == "probe" for s in samples)
+            return probed and {"v1", "v2"} <= {s["model_version"] for s in pushed}
 
-        wait_until(both_versions_scored, 300, interval=2, what="v1 and v2 samples scored")
+        # the journal is scored oldest first, and every push arrives before the first probe
+        wait_until(both_versions_and_a_probe_scored, 300, interval=2, what="v1, v2 and probe samples")
         samples = scored(daemon.url)
         fidelity = {
             v: [
