@@ -319,7 +319,14 @@ def child_settings(config: Config) -> ChildSettings:
     """What the scorer process needs from the configuration."""
     artifacts, scoring = config.artifacts, config.scoring
     kept = (str(artifacts.dir), artifacts.max_count, artifacts.retention) if artifacts.enabled else None
-    return ChildSettings(scoring.max_pixels, scoring.failing_below, scoring.cpu_threads, kept)
+    return ChildSettings(
+        scoring.max_pixels,
+        scoring.failing_below,
+        scoring.cpu_threads,
+        kept,
+        log_level=config.logging.level,
+        log_format=config.logging.format,
+    )
 
 
 class HttpPart:

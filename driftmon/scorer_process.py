@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from driftmon.errors import DriftmonError, ImageRejected
+from driftmon.logs import configure_logging, route_library_warnings
 
 if TYPE_CHECKING:
     from driftmon.config import ScoringConfig
@@ -60,6 +61,10 @@ class ChildSettings:
     #: artifacts (pictures of failing samples): directory, max count, retention; None: off
     artifacts: tuple[str, int, float] | None = None
     warm_up: bool = True
+    #: the daemon's `logging.level` and `logging.format`: the child logs like its parent, and
+    #: library warnings (torch, EasyOCR) go to its log at debug level, never raw to stderr
+    log_level: str = "info"
+    log_format: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +214,8 @@ def child_main(conn: Connection, factory: Callable[[], Any], settings: ChildSett
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    configure_logging(settings.log_level, settings.log_format)
+    route_library_warnings()
     try:
         scorer = factory()
         _set_cpu_threads(settings.cpu_threads)
