@@ -26,9 +26,22 @@ from driftmon.sources.tap.config import TapConfig, TapRouteConfig
 from driftmon.sources.tap.proxy import HEALTH_PATH, TapProxy, make_upstream_client
 from driftmon.sources.tap.sampler import CountFn, OfferFn, Sampler
 
-__all__ = ["HEALTH_PATH", "Tap", "TapConfig", "TapProxy", "TapRouteConfig", "make_tap_app"]
+__all__ = [
+    "DRAIN_SECONDS",
+    "HEALTH_PATH",
+    "CountFn",
+    "OfferFn",
+    "Sampler",
+    "Tap",
+    "TapConfig",
+    "TapProxy",
+    "TapRouteConfig",
+    "aclose_app",
+    "make_tap_app",
+    "make_upstream_client",
+]
 
-log = structlog.get_logger("driftmon.tap")
+_log = structlog.get_logger("driftmon.tap")
 
 #: how long samples already copied may still be offered at shutdown
 DRAIN_SECONDS = 2.0
@@ -119,7 +132,7 @@ class Tap:
                 self._task.result()  # the bind failed: raise it
                 raise RuntimeError(f"the tap did not start on {self.config.listen}")
             await asyncio.sleep(0.01)
-        log.info(
+        _log.info(
             "tap_listening",
             listen=self.config.listen,
             upstream=self.app.upstream_label,
