@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One GPU session's measuring, in one call (shared/gpu/README.md). Not a test.
+# One GPU session's measuring, in one call. Not a test.
 #
 # Prepare here, once (project venv active, from the repo root):
 #   echo /.gpu-kit/ >> .git/info/exclude
-#   ../shared/gpu/make-kit rapidfuzz pytest-timeout
+#   (the GPU host has no network: put wheels of what its Python lacks, e.g. rapidfuzz and
+#   pytest-timeout, in .gpu-kit/whl with `pip download --only-binary :all: -d .gpu-kit/whl ...`)
 #   python -m driftmon.scoring.engine.cli export --fp16 .gpu-kit/models   # adds SHA256SUMS
 # Try it here on the CPU with tiny sizes:
 #   bash bench/gpu_run.sh --device cpu --n 4 --size 256

@@ -11,7 +11,7 @@ last, `ratio=<engine/readtext> agreement=<share>`.
 
 `--model-dir` may hold EasyOCR's fp32 files or fp16 copies with SHA256SUMS (the GPU kit); with
 fp16 copies, readtext gets widened fp32 copies in a temp dir and EasyOCR's MD5 check is given
-the published sums (shared/gpu/README.md, step 3), so both read the same weights.
+the MD5 sums EasyOCR publishes for its weight files, so both read the same weights.
 """
 
 from __future__ import annotations

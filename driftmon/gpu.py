@@ -9,7 +9,7 @@
     gpu_signals(collector)     the same reading as rule signals (labels {gpu}, ratios)
     open_nvml()                the reader, or None (logged once) where NVML cannot be loaded
 
-Metric names are a contract (docs/gpu.md, DESIGN.md).
+Metric names are a contract (docs/gpu.md; README, "Metrics"): they change only with a CHANGELOG entry.
 """
 
 from __future__ import annotations

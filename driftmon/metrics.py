@@ -1,4 +1,5 @@
-"""Metric families; their names and labels are a contract (see DESIGN.md and README, "Metrics")."""
+"""Metric families; their names and labels are a contract (README, "Metrics"; changed only with a
+CHANGELOG entry)."""
 
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ def widen_for_easyocr(fp16_dir: Path, target: Path) -> None:
     """fp32 copies of fp16 weights for EasyOCR's Reader, which then gets the published MD5s.
 
     EasyOCR MD5-checks its files at every start; widened copies cannot match, so its
-    `calculate_md5` is replaced with the published sums (shared/gpu/README.md, step 3). Keys
+    `calculate_md5` is replaced with the MD5 sums EasyOCR publishes for its weight files. Keys
     get the `module.` prefix EasyOCR's own files have (its CUDA path loads them verbatim).
     """
     import easyocr.easyocr

@@ -103,3 +103,29 @@ def test_the_checker_catches_references_outside_the_repository() -> None:
         assert any(fragment in problem for problem in problems), (fragment, problems)
     for fine in ("gpu.md", "helm/driftmon", "rules/", "example.com"):
         assert not any(fine in problem for problem in problems), (fine, problems)
+
+
+def sources() -> list[Path]:
+    roots = ("driftmon", "bench", "scripts", "client", "tests")
+    files = [p for r in roots for p in sorted((ROOT / r).rglob("*")) if p.suffix in {".py", ".sh"}]
+    return [p for p in files if p.is_file() and p != Path(__file__).resolve()]
+
+
+def missing_documents(path: Path, text: str) -> list[str]:
+    """Markdown files a source's comments name that are not here, and sibling checkouts."""
+    problems = [
+        f"{name}: no such file"
+        for name in BARE_MARKDOWN.findall(text)
+        if not any((base / name).exists() for base in (path.parent, ROOT, ROOT / "docs"))
+    ]
+    return problems + [f"{hit}: outside the repository" for hit in re.findall(r"\.\./shared/\S*", text)]
+
+
+def test_sources_name_no_document_outside_the_repository() -> None:
+    """Docstrings and comments of the code point only at documents the repository has."""
+    problems = {
+        str(path.relative_to(ROOT)): found
+        for path in sources()
+        if (found := missing_documents(path, path.read_text("utf-8")))
+    }
+    assert problems == {}
