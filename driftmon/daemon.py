@@ -74,6 +74,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from driftmon.api.server import AppState, make_app
 from driftmon.artifacts import Artifacts
 from driftmon.config import Config
 from driftmon.metrics import Metrics
@@ -83,7 +84,6 @@ from driftmon.scheduler import Scheduler
 from driftmon.scorer_process import ChildSettings, ScorerChild, ScorerFromConfig
 from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.scoring.scorer import Scorer
-from driftmon.server import AppState, make_app
 from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store

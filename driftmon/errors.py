@@ -16,7 +16,7 @@ DriftmonError                 base of everything below; never escapes the daemon
 │   ├── ExprSyntaxError       a rule expression cannot be parsed or means nothing (carries `pos`)
 │   ├── TemplateError         an annotation template cannot be parsed (carries `pos`)
 │   └── Unexportable          a rule PromQL over driftmon's metrics cannot express (export skips it)
-├── BadRequest                an HTTP client error: status, message, headers (driftmon/server.py)
+├── BadRequest                an HTTP client error: status, message, headers (driftmon/api/server.py)
 ├── StoreError                the SQLite store failed after its retries
 └── GeneratorError            a probe's call to the generator failed (carries a `reason` label)
 """

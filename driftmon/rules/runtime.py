@@ -34,8 +34,8 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from driftmon.alerts import Alert
+from driftmon.api.links import links_of, with_links
 from driftmon.config import Config
-from driftmon.links import links_of, with_links
 from driftmon.rules.baselines import Baselines, PinStore
 from driftmon.rules.compile import max_window
 from driftmon.rules.engine import Health, States, evaluate_group, rule_key

@@ -75,8 +75,8 @@ def test_healthz_body_and_build_info_carry_the_version() -> None:
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
+    from driftmon.api.server import healthz
     from driftmon.metrics import Metrics
-    from driftmon.server import healthz
 
     with TestClient(Starlette(routes=[Route("/healthz", healthz)])) as client:
         assert client.get("/healthz").json() == {"status": "ok", "version": __version__}

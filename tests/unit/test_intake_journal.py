@@ -14,8 +14,8 @@ import httpx
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from driftmon.api.server import AppState, make_app
 from driftmon.metrics import Metrics
-from driftmon.server import AppState, make_app
 from driftmon.sources.intake import Intake
 from driftmon.store import Journal, Store
 from tests.imaging import png_bytes

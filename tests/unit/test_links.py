@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from driftmon.links import resolve, worst_failing
-from driftmon.server import AppState
+from driftmon.api.links import resolve, worst_failing
+from driftmon.api.server import AppState
 from tests.unit.test_server import _scored, call, state  # noqa: F401  (the fixture)
 
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from driftmon.cursor import decode_cursor, encode_cursor
+from driftmon.api.cursor import decode_cursor, encode_cursor
+from driftmon.api.server import AppState, make_app
 from driftmon.samples import SampleMeta, ScoredSample
-from driftmon.server import AppState, make_app
 from driftmon.store import Store
 from tests.journaled import journal_intake, no_scorer_state
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
+from driftmon.api.server import AppState, make_app
 from driftmon.pipeline import is_sampled
 from driftmon.samples import SampleMeta, ScoredSample
-from driftmon.server import AppState, make_app
 from driftmon.store import Store
 from driftmon.store.journal import meta_json
 from tests.imaging import huge_png_header, png_bytes

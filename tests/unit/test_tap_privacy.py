@@ -18,11 +18,11 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
+from driftmon.api.server import AppState, make_app
 from driftmon.config import StoreConfig
 from driftmon.logs import configure_logging
 from driftmon.privacy import prompt_free_evidence, prompt_hash, stored_form
 from driftmon.samples import SampleMeta, ScoredSample
-from driftmon.server import AppState, make_app
 from driftmon.sources.intake import Offer
 from driftmon.sources.tap import TapConfig, make_tap_app
 from driftmon.store import Store

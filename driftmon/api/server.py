@@ -27,9 +27,9 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from driftmon.cursor import decode_cursor, encode_cursor
+from driftmon.api.cursor import decode_cursor, encode_cursor
+from driftmon.api.openapi import COMPARE_LIMIT, RECENT_LIMIT, openapi_document
 from driftmon.errors import BadRequest, JournalUnavailable, Rejected, Shed
-from driftmon.openapi import COMPARE_LIMIT, RECENT_LIMIT, openapi_document
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.bounds import check_json_depth
@@ -274,7 +274,7 @@ async def get_overlay(request: Request) -> Response:
 
 async def worst_sample(request: Request) -> Response:
     """The worst recent failing sample's overlay on this pod (exported alerts link here)."""
-    from driftmon.links import overlay_path, worst_failing
+    from driftmon.api.links import overlay_path, worst_failing
 
     state: AppState = request.app.state.driftmon
     version = request.query_params.get("model_version") or None
@@ -305,7 +305,7 @@ async def compare_versions(request: Request) -> Response:
       200: {description: scores, latency and failing pictures of both}
       400: {description: missing a or b}
     """
-    from driftmon.compare import compare, render_html
+    from driftmon.api.compare import compare, render_html
 
     state: AppState = request.app.state.driftmon
     a, b = request.query_params.get("a"), request.query_params.get("b")
@@ -381,7 +381,7 @@ async def rules(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    """The OpenAPI 3.1 document (driftmon/openapi.py) of the routes this app serves."""
+    """The OpenAPI 3.1 document (driftmon/api/openapi.py) of the routes this app serves."""
     from driftmon import __version__
 
     paths = {route.path for route in request.app.routes if getattr(route, "include_in_schema", False)}

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from driftmon.compare import Comparison
+from driftmon.api.compare import Comparison
 
 Schema = dict[str, Any]
 
@@ -111,7 +111,7 @@ RULES: Schema = {
 
 def meta_schema() -> Schema:
     """`POST /v1/samples`'s meta fields (MetaIn), as JSON Schema."""
-    from driftmon.server import MetaIn
+    from driftmon.api.server import MetaIn
 
     return _model_schema(MetaIn)
 
