@@ -34,7 +34,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(models_app, name="models")
 app.command("gate")(__import__("driftmon.gate.cli", fromlist=["gate"]).gate)  # driftmon/gate/cli.py
-app.command("tokens")(__import__("driftmon.tokens_cli", fromlist=["tokens"]).tokens)  # driftmon/tokens_cli.py
+app.command("tokens")(__import__("driftmon.tokens.cli", fromlist=["tokens"]).tokens)  # driftmon/tokens/cli.py
 
 
 def _console(stream: Any, *, to_stderr: bool = False) -> Console:

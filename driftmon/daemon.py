@@ -89,7 +89,7 @@ from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 from driftmon.store.journal import Journal, take_over_spool
 from driftmon.supervisor import Recorder, ScoringSupervisor, listener_error_counter
-from driftmon.tokens_live import StepsObserver
+from driftmon.tokens.live import StepsObserver
 
 if TYPE_CHECKING:
     from driftmon.alerting.notifier import Notifier

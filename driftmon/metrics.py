@@ -184,7 +184,7 @@ class Metrics:
         self, source: str, version: str, steps: int | None, truncated: float | None
     ) -> None:
         """The cost and token contracts of one sample: its steps (None: not reported; observed by
-        driftmon.tokens_live.StepsObserver) and whether its expected text was cut (None: not
+        driftmon.tokens.live.StepsObserver) and whether its expected text was cut (None: not
         checked; from its scores in `observe_scores`)."""
         if steps is not None and steps >= 0:
             self.steps.labels(source, version).observe(steps)

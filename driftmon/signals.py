@@ -149,7 +149,7 @@ PROMPT = Origin(
     "prompt", "each scored sample's prompt, with `scoring.tokenizer_dir` set",
     "`source`, `model_version`, sample labels",
 )
-#: the sample's expected text falls past the tokenizer's limit (driftmon/tokens_live.py)
+#: the sample's expected text falls past the tokenizer's limit (driftmon/tokens/live.py)
 PROMPT_TRUNCATED = "prompt_truncated"
 PROBE = Origin("probe", "each canary probe call", '`source="probe"`, `probe`')
 INTAKE = Origin("intake", "each sample offered to intake", "`source`")

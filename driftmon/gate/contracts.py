@@ -21,7 +21,7 @@ from driftmon.errors import ConfigError
 from driftmon.gate import stats
 from driftmon.gate.plan import Outcome
 from driftmon.gate.sections import GateData, Metric
-from driftmon.tokens import Comparison, HFTokenizer, Tokenizer, compare
+from driftmon.tokens.contract import Comparison, HFTokenizer, Tokenizer, compare
 
 #: the diffs report.html shows in full (the rest are in report.json)
 MAX_DIFFS = 20

@@ -77,7 +77,7 @@ def build_scorer(
     from driftmon.scoring.composition import CompositionScorer
     from driftmon.scoring.ocr import make_ocr_engine
     from driftmon.scoring.scorer import Scorer
-    from driftmon.tokens_live import prompt_checks
+    from driftmon.tokens.live import prompt_checks
 
     ocr = make_ocr_engine(
         scoring.engine, model_dir=scoring.model_dir, device=scoring.device, work_dir=scoring.work_dir
@@ -87,7 +87,7 @@ def build_scorer(
     if on_engine is not None:
         on_engine(ocr)
     checks = CompositionScorer(scoring.composition, device=ocr.device) if composition else None
-    if checks is not None:  # the token contract: prompt_truncated (driftmon/tokens_live.py)
+    if checks is not None:  # the token contract: prompt_truncated (driftmon/tokens/live.py)
         checks.checks.extend(prompt_checks(scoring.tokenizer_dir))
     return Scorer(
         ocr,

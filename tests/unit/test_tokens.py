@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from driftmon.cli import app
 from driftmon.errors import ConfigError
-from driftmon.tokens import Encoding, HFTokenizer, check_encoding, compare, locate_lines, token_diff
+from driftmon.tokens.contract import Encoding, HFTokenizer, check_encoding, compare, locate_lines, token_diff
 from tests.unit.tokens_support import build_tokenizer
 
 OPEN = 'a shop door with a small sign that says "OPEN"'  # 12 words + 2 specials = 14 tokens

@@ -20,8 +20,8 @@ from driftmon.scoring.checks import Batch
 from driftmon.scoring.composition import CompositionScorer
 from driftmon.scoring.scorer import Scorer
 from driftmon.store import reading_values
-from driftmon.tokens import HFTokenizer
-from driftmon.tokens_live import PromptTokenCheck, StepsObserver, prompt_checks
+from driftmon.tokens.contract import HFTokenizer
+from driftmon.tokens.live import PromptTokenCheck, StepsObserver, prompt_checks
 from tests.unit.tokens_support import build_tokenizer
 
 OPEN = 'a shop door with a small sign that says "OPEN"'

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from driftmon.errors import ConfigError
-from driftmon.tokens import Comparison, HFTokenizer, PromptTokens, Tokenizer, check_prompt, compare
+from driftmon.tokens.contract import Comparison, HFTokenizer, PromptTokens, Tokenizer, check_prompt, compare
 
 
 def describe(checked: PromptTokens) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from driftmon.signals import PROMPT_TRUNCATED
-from driftmon.tokens import HFTokenizer, Tokenizer, check_prompt
+from driftmon.tokens.contract import HFTokenizer, Tokenizer, check_prompt
 
 if TYPE_CHECKING:
     from driftmon.metrics import Metrics
