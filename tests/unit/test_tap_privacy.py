@@ -24,10 +24,11 @@ from driftmon.logs import configure_logging
 from driftmon.privacy import prompt_free_evidence, prompt_hash, stored_form
 from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.sources.intake import Offer
-from driftmon.sources.tap import TapConfig, make_tap_app
+from driftmon.sources.tap import TapConfig, aclose_app, make_tap_app
 from driftmon.store import Store
 from tests.imaging import png_bytes
 from tests.journaled import journal_intake, taken_in
+from tests.support.raw_http import raw_server, read_request
 
 PROMPT = 'a secret launch poster that says "PROJECT NIGHTJAR"'
 TOKEN = "sk-very-private-token-42"
@@ -180,11 +181,13 @@ def test_push_logs_no_prompt_and_stores_no_secret_header(tmp_path: Path, capture
     assert PROMPT not in logged and "NIGHTJAR" not in logged
 
 
-def openai_answer(request: httpx.Request) -> httpx.Response:
+async def openai_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
     images = [base64.b64encode(PNG).decode(), base64.b64encode(b"broken").decode()]
     body = json.dumps({"created": 1, "data": [{"b64_json": i} for i in images]}).encode()
-    headers = {"content-type": "application/json", "content-length": str(len(body))}
-    return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    writer.write(head.encode() + body)
+    await writer.drain()
 
 
 def test_tap_logs_no_prompt_and_copies_no_secret_header(captured_log) -> None:
@@ -195,14 +198,15 @@ def test_tap_logs_no_prompt_and_copies_no_secret_header(captured_log) -> None:
         raise ValueError(f"a failing intake that quotes {item.meta.prompt!r}")  # counted, not logged
 
     async def go() -> httpx.Response:
-        config = TapConfig(enabled=True, upstream="http://generator:7860", sample_ratio=1.0)
-        app = make_tap_app(config, offer, transport=httpx.MockTransport(openai_answer))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tap") as client:
-            body = {"prompt": PROMPT, "n": 2, "response_format": "b64_json"}
-            response = await client.post("/v1/images/generations", json=body, headers=SECRET_HEADERS)
-        assert app.sampler is not None
-        await app.sampler.drain(5.0)
+        async with raw_server(openai_answer) as generator:
+            upstream = f"http://{generator.host}:{generator.port}"
+            config = TapConfig(enabled=True, upstream=upstream, sample_ratio=1.0)
+            app = make_tap_app(config, offer)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tap") as client:
+                body = {"prompt": PROMPT, "n": 2, "response_format": "b64_json"}
+                response = await client.post("/v1/images/generations", json=body, headers=SECRET_HEADERS)
+            await aclose_app(app, drain=5.0)
         return response
 
     assert asyncio.run(go()).status_code == 200

@@ -23,7 +23,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from driftmon.sources.tap.config import TapConfig, TapRouteConfig
-from driftmon.sources.tap.proxy import HEALTH_PATH, TapProxy, make_upstream_client
+from driftmon.sources.tap.proxy import HEALTH_PATH, TapProxy, make_upstream
 from driftmon.sources.tap.sampler import CountFn, OfferFn, Sampler
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "TapRouteConfig",
     "aclose_app",
     "make_tap_app",
-    "make_upstream_client",
+    "make_upstream",
 ]
 
 _log = structlog.get_logger("driftmon.tap")
@@ -60,8 +60,9 @@ def make_tap_app(
     transport: httpx.AsyncBaseTransport | None = None,
     **options: Any,
 ) -> TapProxy:
-    """The tap's ASGI app with its upstream and fetch clients (closed by `aclose_app`)."""
-    client = make_upstream_client(config, transport)
+    """The tap's ASGI app with its upstream pool and fetch client (closed by `aclose_app`);
+    `transport` serves the fetch client (image URLs), e.g. an `httpx.MockTransport` in tests."""
+    upstream = make_upstream(config)
     fetch = httpx.AsyncClient(
         timeout=httpx.Timeout(config.fetch_timeout),
         follow_redirects=False,
@@ -69,7 +70,7 @@ def make_tap_app(
         transport=transport,
     )
     sampler = Sampler(config, offer, count, fetch)
-    return TapProxy(config, client, sampler, registry=registry, **options)
+    return TapProxy(config, upstream, sampler, registry=registry, **options)
 
 
 async def aclose_app(app: TapProxy, drain: float = DRAIN_SECONDS) -> None:
@@ -77,7 +78,7 @@ async def aclose_app(app: TapProxy, drain: float = DRAIN_SECONDS) -> None:
     if app.sampler is not None:
         await app.sampler.drain(drain)
         await app.sampler.fetch_client.aclose()
-    await app.client.aclose()
+    await app.pool.aclose()
 
 
 class _Server(uvicorn.Server):

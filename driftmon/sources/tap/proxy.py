@@ -1,8 +1,8 @@
-"""The tap's hot path: an ASGI reverse proxy on one pooled httpx client (docs/tap.md).
+"""The tap's hot path: an ASGI reverse proxy on one pooled upstream client (docs/tap.md).
 
 Every request is forwarded to the upstream as it streams in, and every answer streams back
 as it comes: the status, the end-to-end headers and the body bytes exactly as the generator sent
-them (``aiter_raw``: a gzip body stays gzip). What the proxy does of its own:
+them (transfer coding removed, content coding kept: a gzip body stays gzip). What the proxy does of its own:
 
 - hop-by-hop headers (RFC 9110 §7.6.1: Connection and the fields it names, Keep-Alive,
   Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authenticate,
@@ -42,9 +42,9 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from driftmon.sources.tap.config import TapConfig
-from driftmon.sources.tap.pool import LeanPool
 from driftmon.sources.tap.routes import Exchange, Route, RouteTable
 from driftmon.sources.tap.sampler import Sampler
+from driftmon.sources.tap.upstream import Answer, Body, Broken, UpstreamError, UpstreamPool
 
 log = structlog.get_logger("driftmon.tap")
 
@@ -196,21 +196,16 @@ async def plain(send: Send, status: int, message: str, extra: Headers | None = N
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def make_upstream_client(
-    config: TapConfig, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """The pooled upstream client: keep-alive, no redirects, only a connect timeout, no cookie jar."""
-    from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(None, connect=config.connect_timeout),
-        limits=httpx.Limits(
-            max_connections=config.max_connections, max_keepalive_connections=config.max_connections
-        ),
-        follow_redirects=False,
-        trust_env=False,
-        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-        transport=transport or LeanPool(config.max_connections),
+def make_upstream(config: TapConfig) -> UpstreamPool:
+    """The pooled upstream: keep-alive, no redirects, only a connect timeout, no cookie jar."""
+    url = httpx.URL(config.upstream)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return UpstreamPool(
+        url.scheme,
+        url.host,
+        port,
+        connect_timeout=config.connect_timeout,
+        max_connections=config.max_connections,
     )
 
 
@@ -220,7 +215,7 @@ class TapProxy:
     def __init__(
         self,
         config: TapConfig,
-        client: httpx.AsyncClient,
+        upstream: UpstreamPool,
         sampler: Sampler | None,
         *,
         registry: CollectorRegistry | None = None,
@@ -229,7 +224,7 @@ class TapProxy:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.config = config
-        self.client = client
+        self.pool = upstream
         self.sampler = sampler
         self.routes = routes or RouteTable.from_config(config)
         self.metrics = TapMetrics(registry)
@@ -301,20 +296,16 @@ class TapProxy:
         else:
             body = b""
             body_done.set()  # the watcher reads the one empty body message
-        request = self._request(scope, body)
         async with anyio.create_task_group() as group:
             group.start_soon(self._watch_disconnect, receive, body_done, group.cancel_scope, flight)
-            await self._forward(request, send, flight)
+            await self._forward(scope, body, send, flight)
             group.cancel_scope.cancel()
         self._finish(scope, flight)
 
-    def _request(self, scope: Scope, body: AsyncIterator[bytes] | bytes) -> httpx.Request:
+    def _target(self, scope: Scope) -> bytes:
         raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
         query = scope.get("query_string") or b""
-        target = self.upstream.raw_path.rstrip(b"/") + raw_path + (b"?" + query if query else b"")
-        url = self.upstream.copy_with(raw_path=target)
-        headers = forwarded(scope, scope["headers"], self.upstream_host)
-        return httpx.Request(scope["method"], url, headers=headers, content=body)
+        return self.upstream.raw_path.rstrip(b"/") + raw_path + (b"?" + query if query else b"")
 
     async def _body(self, receive: Receive, flight: Flight, done: anyio.Event) -> AsyncIterator[bytes]:
         try:
@@ -345,13 +336,14 @@ class TapProxy:
                 scope.cancel()
                 return
 
-    async def _forward(self, request: httpx.Request, send: Send, flight: Flight) -> None:
+    async def _forward(self, scope: Scope, body: Body, send: Send, flight: Flight) -> None:
+        headers = forwarded(scope, scope["headers"], self.upstream_host)
         try:
-            response = await self.client.send(request, stream=True)
+            answer = await self.pool.request(scope["method"], self._target(scope), headers, body)
         except ClientGone:
             flight.outcome = "client_gone"
             return
-        except httpx.TransportError as exc:
+        except UpstreamError as exc:
             flight.outcome = "upstream_unreachable"
             log.warning("tap_upstream_unreachable", upstream=self.upstream_label, error=type(exc).__name__)
             await plain(
@@ -362,35 +354,30 @@ class TapProxy:
             )
             return
         try:
-            await self._stream_back(response, send, flight)
+            await self._stream_back(answer, send, flight)
         finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
+            await answer.aclose()
 
-    async def _stream_back(self, response: httpx.Response, send: Send, flight: Flight) -> None:
-        flight.status = response.status_code
-        flight.response_headers = end_to_end(response.headers.raw)
-        if flight.sampled and 200 <= response.status_code < 300:
+    async def _stream_back(self, answer: Answer, send: Send, flight: Flight) -> None:
+        flight.status = answer.status
+        flight.response_headers = end_to_end(answer.headers)
+        if flight.sampled and 200 <= answer.status < 300:
             declared = header(flight.response_headers, b"content-length")
             flight.response_tee = Tee(self.config.max_response_bytes)
             if declared and declared.isdigit() and int(declared) > self.config.max_response_bytes:
                 flight.response_tee.overflow = True
         await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": flight.response_headers,
-            }
+            {"type": "http.response.start", "status": answer.status, "headers": flight.response_headers}
         )
         tee = flight.response_tee
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in answer.body():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 if tee is not None:
                     tee.add(chunk)
-        except httpx.TransportError as exc:
+        except Broken as exc:
             flight.outcome = "upstream_broken"
-            log.warning("tap_upstream_broken", upstream=self.upstream_label, error=type(exc).__name__)
+            log.warning("tap_upstream_broken", upstream=self.upstream_label, error=str(exc))
             raise  # the server cuts the connection: the client must not take a short body as whole
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         flight.completed = True
