@@ -49,8 +49,8 @@ shutdown is capped at `server.shutdown_grace` (past it the process exits, the jo
 what is not scored) and a second SIGTERM/SIGINT exits at once. SIGHUP reloads the rule files. A
 signal during start-up stops the daemon as soon as the start is done.
 
-This process never imports torch: the scorer process (driftmon.scorer_process, spawned and
-supervised by driftmon.supervisor) owns the models and the GPU; a crash, OOM kill or hang there
+This process never imports torch: the scorer process (driftmon.worker.child, spawned and
+supervised by driftmon.worker.supervisor) owns the models and the GPU; a crash, OOM kill or hang there
 restarts it with backoff and never takes intake, metrics, rules, alerting or probes down.
 """
 
@@ -81,15 +81,15 @@ from driftmon.metrics import Metrics
 from driftmon.pipeline import RuleReadings, ScoreListener, ScoreObserver
 from driftmon.samples import SampleMeta
 from driftmon.scheduler import Scheduler
-from driftmon.scorer_process import ChildSettings, ScorerChild, ScorerFromConfig
 from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.scoring.scorer import Scorer
 from driftmon.signals import TEXT_FIDELITY
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Store
 from driftmon.store.journal import Journal, take_over_spool
-from driftmon.supervisor import Recorder, ScoringSupervisor, listener_error_counter
 from driftmon.tokens.live import StepsObserver
+from driftmon.worker.child import ChildSettings, ScorerChild, ScorerFromConfig
+from driftmon.worker.supervisor import Recorder, ScoringSupervisor, listener_error_counter
 
 if TYPE_CHECKING:
     from driftmon.alerting.notifier import Notifier

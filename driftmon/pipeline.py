@@ -1,7 +1,7 @@
 """What scoring hands on: sampling by request id, the failing test, and the listeners of scored samples.
 
-The scorer process (driftmon.scorer_process) scores; the supervisor's `Recorder`
-(driftmon.supervisor) commits each outcome once and then tells every `ScoreListener` (composition
+The scorer process (driftmon.worker.child) scores; the supervisor's `Recorder`
+(driftmon.worker.supervisor) commits each outcome once and then tells every `ScoreListener` (composition
 metrics, embedding drift, the rule engine's readings); a listener that raises is logged and counted
 (`driftmon_listener_errors_total`) and the others still hear the sample.
 """

@@ -172,5 +172,5 @@ def test_the_http_process_never_imports_torch(pair: Pair) -> None:
     modules = pair.tmp / "data" / "modules.txt"
     wait_until(modules.exists, 30, what="the module list")
     names = modules.read_text().split()
-    assert "driftmon.daemon" in names and "driftmon.supervisor" in names
+    assert "driftmon.daemon" in names and "driftmon.worker.supervisor" in names
     assert "torch" not in names

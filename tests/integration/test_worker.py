@@ -15,10 +15,10 @@ from driftmon.config import CompositionConfig
 from driftmon.metrics import Metrics
 from driftmon.pipeline import RuleReadings
 from driftmon.samples import Sample, SampleMeta
-from driftmon.scorer_process import ChildSettings, ScorerChild
 from driftmon.scoring.scorer import Scorer
 from driftmon.store import Journal, Store
-from driftmon.supervisor import Recorder, ScoringSupervisor
+from driftmon.worker.child import ChildSettings, ScorerChild
+from driftmon.worker.supervisor import Recorder, ScoringSupervisor
 from tests.imaging import png_bytes, render_lines
 from tests.integration.servers import wait_until
 

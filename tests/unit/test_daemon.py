@@ -26,7 +26,7 @@ from driftmon.samples import SampleMeta, ScoredSample
 from driftmon.scheduler import Scheduler
 from driftmon.sources.probe import Prober
 from driftmon.store import Store
-from driftmon.supervisor import ScoringSupervisor
+from driftmon.worker.supervisor import ScoringSupervisor
 from tests.imaging import png_bytes
 
 pytestmark = pytest.mark.anyio

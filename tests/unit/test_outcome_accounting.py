@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry
 from driftmon.errors import Rejected, Shed, StoreError
 from driftmon.metrics import OUTCOMES, Metrics
 from driftmon.samples import SampleMeta, ScoredSample
-from driftmon.scorer_process import ChildSettings, ScorerChild
 from driftmon.sources.intake import Intake, Offer
 from driftmon.store import Journal, Store
-from driftmon.supervisor import Recorder, ScoringSupervisor
+from driftmon.worker.child import ChildSettings, ScorerChild
+from driftmon.worker.supervisor import Recorder, ScoringSupervisor
 from tests.fakes.scorer import FakeScorer
 from tests.imaging import png_bytes
 

@@ -19,10 +19,10 @@ from driftmon.drift.monitor import EmbeddingMonitor
 from driftmon.metrics import Metrics
 from driftmon.pipeline import RuleReadings, Scored, ScoreObserver
 from driftmon.samples import Sample, SampleMeta, ScoredSample
-from driftmon.scorer_process import Outcome
 from driftmon.scoring.composition_metrics import CompositionMetrics
 from driftmon.store import Entry, Store
-from driftmon.supervisor import Recorder, listener_error_counter
+from driftmon.worker.child import Outcome
+from driftmon.worker.supervisor import Recorder, listener_error_counter
 from tests.fakes.scorer import FakeScorer
 
 EMBEDDING = np.ones(4, dtype=np.float32)

@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 from driftmon.metrics import Metrics
 from driftmon.pipeline import Scored
 from driftmon.samples import Sample, SampleMeta
-from driftmon.scorer_process import ChildSettings, ScorerChild
 from driftmon.store import Journal, Store
-from driftmon.supervisor import Recorder, ScoringSupervisor
+from driftmon.worker.child import ChildSettings, ScorerChild
+from driftmon.worker.supervisor import Recorder, ScoringSupervisor
 from tests.fakes.scorer import BrokenScorer, FakeScorer
 from tests.imaging import png_bytes
 

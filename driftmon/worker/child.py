@@ -9,7 +9,7 @@
 The parent claims entries from the intake journal and sends them (encoded bytes + meta, keyed by
 journal entry id); the child decodes, scores, keeps the pictures of failing samples and sends back
 one small `Outcome` per entry: scores, evidence, picture paths, the embedding. The parent alone
-commits rows, counts metrics, tells the rules and completes journal entries (driftmon.supervisor),
+commits rows, counts metrics, tells the rules and completes journal entries (driftmon.worker.supervisor),
 so every sample is recorded exactly once whichever process dies when.
 
 The child ignores SIGINT and SIGTERM (its parent decides when it stops) and exits by itself when

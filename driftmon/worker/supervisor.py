@@ -41,9 +41,9 @@ from driftmon.errors import JournalUnavailable, StoreError
 from driftmon.metrics import Metrics
 from driftmon.pipeline import Scored, ScoreListener
 from driftmon.samples import ScoredSample
-from driftmon.scorer_process import BatchDone, Outcome, ScorerChild, ScorerLost
 from driftmon.store import Store
 from driftmon.store.journal import Entry, Journal
+from driftmon.worker.child import BatchDone, Outcome, ScorerChild, ScorerLost
 
 log = structlog.get_logger("driftmon.supervisor")
 
