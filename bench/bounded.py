@@ -41,7 +41,7 @@ def render(path: Path, side: int) -> None:
 
 def child(path: Path, max_side: int) -> None:
     from driftmon.cli import _make_scorer
-    from driftmon.images import load_image_file
+    from driftmon.images.decode import load_image_file
 
     scorer = _make_scorer("cpu", "auto", None, False)
     scorer.max_side = max_side

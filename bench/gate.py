@@ -25,7 +25,7 @@ from driftmon.demo.generator import DEMO_PROMPTS, render_scene
 from driftmon.expectations import expected_lines
 from driftmon.gate.cli import build_backend
 from driftmon.gate.run import GateOptions, run_gate
-from driftmon.images import load_image_file
+from driftmon.images.decode import load_image_file
 
 
 def render(root: Path, count: int) -> tuple[Path, Path, list[tuple[Path, str]]]:

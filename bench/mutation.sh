@@ -16,7 +16,7 @@ ROOT=$PWD
 declare -A TESTS=(
   [driftmon/scoring/text.py]="tests/unit/test_text_metrics.py tests/unit/test_text_accents.py tests/unit/test_reading_order.py"
   [driftmon/pipeline.py]="tests/unit/test_queue_accounting.py tests/unit/test_server.py tests/unit/test_pipeline_listeners.py"
-  [driftmon/images.py]="tests/unit/test_images.py tests/unit/test_images_edges.py"
+  [driftmon/images/decode.py]="tests/unit/test_images.py tests/unit/test_images_edges.py"
   [driftmon/sources/bounds.py]="tests/unit/test_bounds_core.py tests/unit/test_json_depth_scan.py"
   [driftmon/rules/engine.py]="tests/unit/test_rules_engine.py tests/unit/test_rules_evaluate.py"
 )

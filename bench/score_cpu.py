@@ -5,7 +5,7 @@ with --readers, seconds per image with the second reader off, on_fail and always
     python bench/score_cpu.py --readers [--correct 30] [--wrong 4] [--rounds 2]
 
 Both paths read the same PNG files from disk. The baseline is EasyOCR's own Reader (same
-weights, CPU) calling readtext on the decoded array; ours decodes with driftmon.images, runs
+weights, CPU) calling readtext on the decoded array; ours decodes with driftmon.images.decode, runs
 the OCR engine `driftmon score` picks, and computes every text score. Rounds alternate so drift
 in machine load hits both. Target: ratio ≥ 0.9 (the wrapper costs at most 10%).
 
@@ -51,7 +51,7 @@ def make_images(directory: Path, n: int, size: int) -> list[tuple[Path, str]]:
 
 def run_ours(items: list[tuple[Path, str]]) -> float:
     from driftmon.cli import _make_scorer
-    from driftmon.images import load_image_file
+    from driftmon.images.decode import load_image_file
 
     scorer = _make_scorer("cpu", "auto", None, False)
     scorer.score(load_image_file(items[0][0]), [items[0][1]])  # warm-up

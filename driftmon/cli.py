@@ -13,7 +13,7 @@ from rich.console import Console
 
 from driftmon import __version__
 from driftmon.errors import ConfigError, DriftmonError
-from driftmon.images import DEFAULT_MAX_PIXELS
+from driftmon.images.decode import DEFAULT_MAX_PIXELS
 from driftmon.logs import colour_wanted, route_library_warnings
 from driftmon.rules.cli import baseline_app, rules_app
 from driftmon.scoring.engine.cli import app as models_app

@@ -75,8 +75,8 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from driftmon.api.server import AppState, make_app
-from driftmon.artifacts import Artifacts
 from driftmon.config import Config
+from driftmon.images.artifacts import Artifacts
 from driftmon.metrics import Metrics
 from driftmon.pipeline import RuleReadings, ScoreListener, ScoreObserver
 from driftmon.samples import SampleMeta

@@ -3,7 +3,7 @@
 Images come from files and directories (recursed; a directory's own ``manifest.jsonl`` is used)
 or from ``--manifest``, with their truth in this order: the manifest's ``prompt``/``expected_text``,
 else ``--prompt``/``--expect``, else the prompt in the image's own metadata (AUTOMATIC1111/Forge
-``parameters``, ComfyUI ``prompt``), else nothing expected (driftmon/imagesets.py).
+``parameters``, ComfyUI ``prompt``), else nothing expected (driftmon/images/sets.py).
 
 stdout carries only the rows (``table``, ``json``: one object a line, ``csv``: a header and a
 row per image); stderr the rejected files (``driftmon: PATH: rejected: ...``), a progress bar
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from driftmon.errors import ImageRejected
-from driftmon.images import load_image_file
-from driftmon.imagesets import ImageItem, load_image_set
+from driftmon.images.decode import load_image_file
+from driftmon.images.sets import ImageItem, load_image_set
 from driftmon.samples import SampleMeta
 
 Format = Literal["table", "json", "csv"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from driftmon.errors import ImageRejected
 from driftmon.gate.plan import Outcome
-from driftmon.images import decode_image, read_header
+from driftmon.images.decode import decode_image, read_header
 from driftmon.pipeline import is_failing
 from driftmon.samples import SampleMeta
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from driftmon.errors import ConfigError
 from driftmon.gate.costs import CostFields
-from driftmon.imagesets import ImageItem, load_image_set
+from driftmon.images.sets import ImageItem, load_image_set
 
 _PREFIXES = {"a1111+": "a1111", "http+": "http", "openai+": "openai_images"}
 

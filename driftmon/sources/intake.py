@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import anyio
 
 from driftmon.errors import ImageRejected, JournalUnavailable, Rejected, Shed
-from driftmon.images import check_image
+from driftmon.images.decode import check_image
 from driftmon.metrics import Metrics
 from driftmon.pipeline import is_sampled
 from driftmon.samples import ReadingSink, Sample, SampleMeta

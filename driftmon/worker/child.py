@@ -279,7 +279,7 @@ class ChildScorer:
     """Decode, score, keep pictures: a batch of (entry id, Sample) to Outcomes (in the child)."""
 
     def __init__(self, scorer: Any, settings: ChildSettings) -> None:
-        from driftmon.artifacts import Artifacts
+        from driftmon.images.artifacts import Artifacts
 
         self.scorer = scorer
         self.settings = settings
@@ -290,7 +290,7 @@ class ChildScorer:
         from dataclasses import replace
 
         from driftmon.expectations import expected_lines
-        from driftmon.images import decode_image
+        from driftmon.images.decode import decode_image
 
         outcomes: dict[int, Outcome] = {}
         ready = []

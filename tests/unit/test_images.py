@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from driftmon.errors import ImageTooLarge, ImageUnreadable
-from driftmon.images import check_image, decode_image, read_header
+from driftmon.images.decode import check_image, decode_image, read_header
 from tests.imaging import header_only_png, huge_png_header, png_bytes, truncated_jpeg
 
 

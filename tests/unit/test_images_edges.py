@@ -1,4 +1,4 @@
-"""driftmon.images at its edges: exact messages, bit-depth scaling, transparency, the JPEG tail,
+"""driftmon.images.decode at its edges: exact messages, bit-depth scaling, transparency, the JPEG tail,
 the header-only checks. Written to kill the mutants bench/mutation.sh found surviving
 tests/unit/test_images.py."""
 
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from driftmon.errors import ImageTooLarge, ImageUnreadable
-from driftmon.images import (
+from driftmon.images.decode import (
     DEFAULT_MAX_PIXELS,
     JPEG_EOI,
     JPEG_TAIL,
@@ -151,7 +151,7 @@ def test_a_size_without_pixels_is_refused_by_the_size_check(size: tuple[int, int
     """PIL's openers refuse such files themselves; the guard stands behind them."""
     from types import SimpleNamespace
 
-    from driftmon.images import _check_size
+    from driftmon.images.decode import _check_size
 
     with pytest.raises(ImageUnreadable) as caught:
         _check_size(SimpleNamespace(size=size), 100)  # type: ignore[arg-type]
@@ -194,7 +194,7 @@ def test_32_bit_integers_up_to_255_are_8_bit_and_256_is_not() -> None:
     ("mode", "dtype"), [("I;16", "<u2"), ("I;16B", ">u2"), ("I;16L", "<u2"), ("I;16N", "=u2")]
 )
 def test_every_16_bit_mode_is_scaled_not_clipped(mode: str, dtype: str) -> None:
-    from driftmon.images import _to_rgb
+    from driftmon.images.decode import _to_rgb
 
     image = Image.frombytes(mode, (2, 1), np.array([0, 33025], dtype=dtype).tobytes())
     assert tuple(int(v) for v in _to_rgb(image)[0, :, 2]) == (0, 129)
@@ -209,7 +209,7 @@ def test_a_big_endian_16_bit_tiff_decodes_scaled() -> None:
 
 @pytest.mark.parametrize("mode", ["RGBa", "PA"])
 def test_premultiplied_and_palette_alpha_modes_composite_over_white(mode: str) -> None:
-    from driftmon.images import _to_rgb
+    from driftmon.images.decode import _to_rgb
 
     image = Image.new(mode, (2, 2), (0, 0, 0, 0) if mode == "RGBa" else (1, 0))
     if mode == "PA":

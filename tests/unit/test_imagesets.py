@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from driftmon.imagesets import (
+from driftmon.images.sets import (
     ManifestError,
     image_files,
     load_image_set,

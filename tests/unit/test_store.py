@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftmon.artifacts import Artifacts
 from driftmon.errors import StoreError
+from driftmon.images.artifacts import Artifacts
 from driftmon.pipeline import is_failing
 from driftmon.samples import Sample, SampleMeta, ScoredSample
 from driftmon.scoring.scorer import ScoreResult

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from driftmon.images import encode_png
+from driftmon.images.decode import encode_png
 from driftmon.scoring.overlay import render_overlay
 from driftmon.scoring.scorer import ScoreResult
 
