@@ -40,7 +40,7 @@ def render(path: Path, side: int) -> None:
 
 
 def child(path: Path, max_side: int) -> None:
-    from driftmon.cli import _make_scorer
+    from driftmon.cli.commands import _make_scorer
     from driftmon.images.decode import load_image_file
 
     scorer = _make_scorer("cpu", "auto", None, False)

@@ -50,7 +50,7 @@ def make_images(directory: Path, n: int, size: int) -> list[tuple[Path, str]]:
 
 
 def run_ours(items: list[tuple[Path, str]]) -> float:
-    from driftmon.cli import _make_scorer
+    from driftmon.cli.commands import _make_scorer
     from driftmon.images.decode import load_image_file
 
     scorer = _make_scorer("cpu", "auto", None, False)

@@ -1,6 +1,6 @@
 """`driftmon rules check|test|export` and `driftmon baseline pin|list|unpin` (typer sub-apps).
 
-Register in driftmon/cli.py with::
+Register in driftmon/cli/commands.py with::
 
     app.add_typer(rules_app, name="rules")
     app.add_typer(baseline_app, name="baseline")

@@ -105,7 +105,7 @@ def test_dockerignore_reader_follows_docker_rules():
     """The .dockerignore matcher: last match wins, `!` re-includes, parents cover children."""
     patterns = ["*", "!driftmon/", "**/__pycache__"]
     assert dockerignore_excludes(patterns, "tests/unit/test_x.py")
-    assert not dockerignore_excludes(patterns, "driftmon/cli.py")
+    assert not dockerignore_excludes(patterns, "driftmon/cli/commands.py")
     assert dockerignore_excludes(patterns, "driftmon/__pycache__/cli.cpython-311.pyc")
 
 

@@ -22,7 +22,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from driftmon import DISTRIBUTION, __version__, cli
+from driftmon import DISTRIBUTION, __version__
+from driftmon.cli import commands as cli
 from driftmon.logs import colour_wanted, configure_logging
 from tests.imaging import png_bytes
 

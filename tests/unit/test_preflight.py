@@ -1,4 +1,4 @@
-"""`driftmon config check` runs `driftmon run`'s validation (driftmon.preflight): same messages,
+"""`driftmon config check` runs `driftmon run`'s validation (driftmon.cli.preflight): same messages,
 non-zero exit, for rule files, token files and directories, before anything starts."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from driftmon import cli
-from driftmon.preflight import preflight
+from driftmon.cli.preflight import preflight
 
 runner = CliRunner()
 

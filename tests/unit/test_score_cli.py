@@ -17,7 +17,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from typer.testing import CliRunner
 
-from driftmon import cli, score_cli
+from driftmon.cli import commands as cli
+from driftmon.cli import score as score_cli
 from driftmon.config import ScoringConfig
 from driftmon.scoring.factory import DEFAULT_SECOND_READER
 from driftmon.scoring.scorer import Scorer

@@ -1,4 +1,4 @@
-"""`driftmon models …`: manage the OCR weights (registered by driftmon/cli.py as `models`)."""
+"""`driftmon models …`: manage the OCR weights (registered by driftmon/cli/commands.py as `models`)."""
 
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ def score(
 
 
 def _score_format(output_format: str, as_json: bool) -> Any:
-    from driftmon.score_cli import FORMATS
+    from driftmon.cli.score import FORMATS
 
     if output_format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, not {output_format!r}", 2)
@@ -198,7 +198,7 @@ def _score_images(
     """Score every image, rows to stdout as they come; returns the rejected paths."""
     from rich.progress import Progress
 
-    from driftmon import score_cli
+    from driftmon.cli import score as score_cli
 
     try:
         items = score_cli.gather(paths, manifest, prompt, expect)
@@ -267,8 +267,8 @@ def _load_config_or_exit(path: Path | None) -> Any:
 
 
 def _preflight_or_exit(settings: Any, code: int) -> None:
-    """`driftmon.preflight`'s problems, one line each, then exit `code`; nothing when there are none."""
-    from driftmon.preflight import preflight
+    """`driftmon.cli.preflight`'s problems, one line each, then exit `code`; nothing when there are none."""
+    from driftmon.cli.preflight import preflight
 
     problems = preflight(settings)
     for problem in problems:
