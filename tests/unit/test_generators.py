@@ -8,6 +8,7 @@ import io
 import json
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ import pytest
 from PIL import Image
 
 from driftmon.errors import ConfigError, GeneratorError
-from driftmon.sources import FAILURE_REASONS, Generated, generator_config, make_generator
+from driftmon.sources import FAILURE_REASONS, GENERATOR_KINDS, Generated, generator_config, make_generator
 from driftmon.sources.generators import PROBE_USER_AGENT, fill_template, lookup, redact_url
 
 pytestmark = pytest.mark.anyio
 
-KINDS = ("openai_images", "a1111", "http")
+#: every registered adapter kind: the contract tests below run against each
+KINDS = sorted(GENERATOR_KINDS)
 Handler = Callable[[httpx.Request], Any]
 
 
@@ -35,14 +37,38 @@ def png_bytes(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
 PNG = png_bytes()
 
 
+@dataclass(frozen=True)
+class Example:
+    """How a kind answers a generation: its successful body around an image, the version it reports."""
+
+    answer: Callable[[Any], dict[str, Any]]
+    model_version: str
+
+
+def a1111_answer(image_b64: Any) -> dict[str, Any]:
+    info = {"sd_model_name": "sdxl-base", "steps": 30, "seed": 7}
+    return {"images": [image_b64], "parameters": {"steps": 30}, "info": json.dumps(info)}
+
+
+#: per registered kind, with its configuration's defaults (only `url` set). A kind registered
+#: without an example fails the suite (`test_every_registered_kind_has_an_example`, `example`).
+EXAMPLES: dict[str, Example] = {
+    "openai_images": Example(lambda image_b64: {"created": 1, "data": [{"b64_json": image_b64}]}, "unknown"),
+    "a1111": Example(a1111_answer, "sdxl-base"),
+    "http": Example(lambda image_b64: {"image": image_b64}, "unknown"),
+}
+
+
+def example(kind: str) -> Example:
+    """`kind`'s example; a clear failure (not a skip) for a registered kind that has none."""
+    if kind not in EXAMPLES:
+        pytest.fail(f"generator kind {kind!r} is registered but has no entry in EXAMPLES", pytrace=False)
+    return EXAMPLES[kind]
+
+
 def ok_payload(kind: str, image_b64: Any) -> dict[str, Any]:
     """A successful response body of `kind` carrying `image_b64`."""
-    if kind == "openai_images":
-        return {"created": 1, "data": [{"b64_json": image_b64}]}
-    if kind == "a1111":
-        info = {"sd_model_name": "sdxl-base", "steps": 30, "seed": 7}
-        return {"images": [image_b64], "parameters": {"steps": 30}, "info": json.dumps(info)}
-    return {"image": image_b64}
+    return example(kind).answer(image_b64)
 
 
 def ticking_clock(step: float = 0.25) -> Callable[[], float]:
@@ -74,8 +100,15 @@ async def failure_reason(kind: str, handler: Handler, **overrides: Any) -> str:
 
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every adapter kind: the contract tests run against each."""
+    """Every registered adapter kind: the contract tests run against each."""
     yield request.param
+
+
+def test_every_registered_kind_has_an_example() -> None:
+    """The contract runs over `GENERATOR_KINDS`; each kind needs an example and no example is stale."""
+    missing, stale = sorted(set(KINDS) - set(EXAMPLES)), sorted(set(EXAMPLES) - set(KINDS))
+    assert not missing, f"registered generator kinds without an entry in EXAMPLES: {missing}"
+    assert not stale, f"EXAMPLES names kinds that are not registered: {stale}"
 
 
 def reply(status: int = 200, **kwargs: Any) -> Handler:
@@ -102,8 +135,7 @@ async def test_success_returns_image_latency_and_version(kind: str) -> None:
     result = await generate(make(kind, respond(ok_payload(kind, base64.b64encode(PNG).decode()))))
     assert result.image_bytes == PNG
     assert result.latency_seconds == pytest.approx(0.25)
-    expected = {"openai_images": "unknown", "a1111": "sdxl-base", "http": "unknown"}[kind]
-    assert result.model_version == expected
+    assert result.model_version == example(kind).model_version
 
 
 async def test_timeout(kind: str) -> None:
