@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 
-from driftmon.alerts import Alert
 from driftmon.rules.engine import RESOLVED_RETENTION, Instance, States
 from driftmon.store.alert_state import AlertStateRow, AlertStateTable
 
@@ -31,25 +30,11 @@ def _essence(states: Mapping[str, Instance]) -> dict[str, tuple[object, ...]]:
 
 
 def _instance(row: AlertStateRow) -> Instance:
-    alert = Alert(
-        labels=row.labels,
-        annotations=row.annotations,
-        state=row.state,
-        active_at=row.active_at,
-        fired_at=row.fired_at,
-        resolved_at=row.resolved_at,
-        value=row.value,
-        last_evaluated_at=row.last_evaluated_at,
-    )
-    return Instance(alert, row.keep_firing_since)
+    return Instance(row.alert, row.keep_firing_since)
 
 
 def _row(rule: str, fingerprint: str, i: Instance) -> AlertStateRow:
-    a = i.alert
-    return AlertStateRow(
-        rule, fingerprint, a.labels, a.annotations, a.state, a.active_at, a.fired_at, a.resolved_at,
-        a.value, i.keep_firing_since, a.last_evaluated_at,
-    )  # fmt: skip
+    return AlertStateRow(rule, fingerprint, i.alert, i.keep_firing_since)
 
 
 class AlertStateStore:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any
 
-from driftmon.alerts import AlertState
+from driftmon.alerts import Alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,15 +17,16 @@ class AlertStateRow:
 
     rule: str
     fingerprint: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    state: AlertState
-    active_at: float
-    fired_at: float | None
-    resolved_at: float | None
-    value: float | None
+    alert: Alert
     keep_firing_since: float | None
-    last_evaluated_at: float | None
+
+
+#: the table has one column per field of `Alert`, named as the field
+_ALERT_COLUMNS = tuple(f.name for f in fields(Alert))
+#: the columns that hold a mapping, as JSON
+_JSON_COLUMNS = frozenset({"labels", "annotations"})
+_COLUMNS = ("rule", "fingerprint", *_ALERT_COLUMNS, "keep_firing_since")
+_INSERT = f"INSERT INTO rule_alert_state ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
 class AlertStateTable:
@@ -39,30 +41,25 @@ class AlertStateTable:
 
     def replace(self, rule: str, rows: Iterable[AlertStateRow]) -> None:
         """Make `rows` the rule's only rows, in one transaction."""
-        values = [
-            (
-                rule, r.fingerprint, json.dumps(dict(r.labels)), json.dumps(dict(r.annotations)), r.state,
-                r.active_at, r.fired_at, r.resolved_at, r.value, r.keep_firing_since, r.last_evaluated_at,
-            )
-            for r in rows
-        ]  # fmt: skip
+        values = [(rule, r.fingerprint, *_alert_values(r.alert), r.keep_firing_since) for r in rows]
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute("DELETE FROM rule_alert_state WHERE rule = ?", (rule,))
-            self._conn.executemany("INSERT INTO rule_alert_state VALUES (?,?,?,?,?,?,?,?,?,?,?)", values)
+            self._conn.executemany(_INSERT, values)
+
+
+def _alert_values(alert: Alert) -> list[Any]:
+    return [_to_column(name, getattr(alert, name)) for name in _ALERT_COLUMNS]
 
 
 def _from_row(row: sqlite3.Row) -> AlertStateRow:
-    return AlertStateRow(
-        rule=row["rule"],
-        fingerprint=row["fingerprint"],
-        labels=json.loads(row["labels"]),
-        annotations=json.loads(row["annotations"]),
-        state=row["state"],
-        active_at=row["active_at"],
-        fired_at=row["fired_at"],
-        resolved_at=row["resolved_at"],
-        value=row["value"],
-        keep_firing_since=row["keep_firing_since"],
-        last_evaluated_at=row["last_evaluated_at"],
-    )
+    alert = Alert(**{name: _from_column(name, row[name]) for name in _ALERT_COLUMNS})
+    return AlertStateRow(row["rule"], row["fingerprint"], alert, row["keep_firing_since"])
+
+
+def _to_column(name: str, value: Any) -> Any:
+    return json.dumps(dict(value)) if name in _JSON_COLUMNS else value
+
+
+def _from_column(name: str, value: Any) -> Any:
+    return json.loads(value) if name in _JSON_COLUMNS else value
