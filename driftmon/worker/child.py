@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +37,11 @@ import numpy as np
 
 from driftmon.errors import DriftmonError, ImageRejected
 from driftmon.logs import configure_logging, route_library_warnings
+from driftmon.samples import ScoredSample
 
 if TYPE_CHECKING:
     from driftmon.config import ScoringConfig
+    from driftmon.samples import Sample
     from driftmon.scoring.scorer import Scorer, ScoreResult
     from driftmon.store.journal import Entry
 
@@ -83,6 +85,23 @@ class Outcome:
     image_path: str | None = None
     overlay_path: str | None = None
     embedding: np.ndarray | None = None
+
+    def scored_sample(self, sample: Sample, scored_at: float) -> ScoredSample:
+        """`sample` scored at `scored_at`, carrying this outcome's results (`RESULT_FIELDS`)."""
+        results = {name: getattr(self, name) for name in RESULT_FIELDS}
+        return ScoredSample(
+            id=sample.id,
+            source=sample.source,
+            received_at=sample.received_at,
+            scored_at=scored_at,
+            meta=sample.meta,
+            **results,
+        )
+
+
+#: what an outcome hands on to its ScoredSample as it is: the fields both have (scores, texts,
+#: evidence, failing, picture paths)
+RESULT_FIELDS = tuple(sorted({f.name for f in fields(Outcome)} & {f.name for f in fields(ScoredSample)}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,6 @@ from prometheus_client import CollectorRegistry, Counter
 from driftmon.errors import JournalUnavailable, StoreError
 from driftmon.metrics import Metrics
 from driftmon.pipeline import Scored, ScoreListener
-from driftmon.samples import ScoredSample
 from driftmon.store import Store
 from driftmon.store.journal import Entry, Journal
 from driftmon.worker.child import BatchDone, Outcome, ScorerChild, ScorerLost
@@ -106,20 +105,7 @@ class Recorder:
         if outcome.kind != "scored":
             self.fail(entry, outcome.kind, outcome.reason)
             return
-        scored = ScoredSample(
-            id=sample.id,
-            source=sample.source,
-            received_at=sample.received_at,
-            scored_at=self.clock(),
-            meta=sample.meta,
-            scores=outcome.scores,
-            ocr_text=outcome.ocr_text,
-            expected_text=outcome.expected_text,
-            evidence=outcome.evidence,
-            failing=outcome.failing,
-            image_path=outcome.image_path,
-            overlay_path=outcome.overlay_path,
-        )
+        scored = outcome.scored_sample(sample, self.clock())
         failures_before = self.store.write_failures
         try:
             new = self.store.add_once(scored)

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from driftmon.metrics import Metrics
 from driftmon.pipeline import Scored
-from driftmon.samples import Sample, SampleMeta
+from driftmon.samples import Sample, SampleMeta, ScoredSample
 from driftmon.store import Journal, Store
-from driftmon.worker.child import ChildSettings, ScorerChild
+from driftmon.worker.child import ChildSettings, Outcome, ScorerChild
 from driftmon.worker.supervisor import Recorder, ScoringSupervisor
 from tests.fakes.scorer import BrokenScorer, FakeScorer
 from tests.imaging import png_bytes
@@ -167,3 +167,16 @@ def test_an_entry_already_stored_is_completed_without_scoring(
         again.stop(5.0)
     assert heard.ids == [] and store.count() == 1
     assert samples_total(registry, "scored") == 0
+
+
+def test_a_scored_outcome_hands_every_result_to_the_stored_sample() -> None:
+    meta = SampleMeta(prompt='a sign that says "OPEN"', model_version="v2")
+    outcome = Outcome(
+        7, "scored", scores={"text_fidelity": 0.5}, ocr_text="OPFN", expected_text="OPEN",
+        evidence={"reader": "easyocr"}, failing=True, image_path="s1.png", overlay_path="s1.overlay.png",
+    )  # fmt: skip
+    scored = outcome.scored_sample(Sample("s1", "push", 10.0, meta, None), scored_at=12.0)
+    assert scored == ScoredSample(
+        "s1", "push", 10.0, 12.0, meta, {"text_fidelity": 0.5}, "OPFN", "OPEN", {"reader": "easyocr"}, True,
+        "s1.png", "s1.overlay.png",
+    )  # fmt: skip
