@@ -284,12 +284,8 @@ class Notifier:
                 sent += len(live)
             else:
                 self.metrics.count(receiver.name, "dropped", len(live))
-                log.error(
-                    "notification rejected; dropped",
-                    receiver=receiver.name,
-                    endpoint=target,
-                    error=detail,
-                    notifications=len(live),
+                _endpoint_log(receiver, target).error(
+                    "notification rejected; dropped", error=detail, notifications=len(live)
                 )
         return sent
 
@@ -305,11 +301,8 @@ class Notifier:
         if stale:
             self._outbox.remove(stale)
             self.metrics.count(receiver.name, "dropped", len(stale))
-            log.warning(
-                "notifications expired undelivered; dropped",
-                receiver=receiver.name,
-                endpoint=stale[0].target,
-                notifications=len(stale),
+            _endpoint_log(receiver, stale[0].target).warning(
+                "notifications expired undelivered; dropped", notifications=len(stale)
             )
         return live
 
@@ -345,13 +338,8 @@ class Notifier:
         retry.next_at = now + delay
         self._outbox.failed(rows, detail)
         self.metrics.count(receiver.name, "failed", len(rows))
-        log.warning(
-            "notification failed; will retry",
-            receiver=receiver.name,
-            endpoint=target,
-            error=detail,
-            attempt=retry.attempts,
-            retry_in=round(delay, 3),
+        _endpoint_log(receiver, target).warning(
+            "notification failed; will retry", error=detail, attempt=retry.attempts, retry_in=round(delay, 3)
         )
 
     def _drop_orphans(self, name: str, target: int) -> None:
@@ -453,3 +441,8 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(float(value), 0.0)
     except ValueError:
         return None  # an HTTP date; the backoff applies
+
+
+def _endpoint_log(receiver: Receiver, target: int) -> Any:
+    """The log for one endpoint's notifications: each line names the receiver and the endpoint."""
+    return log.bind(receiver=receiver.name, endpoint=target)
