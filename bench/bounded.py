@@ -40,10 +40,11 @@ def render(path: Path, side: int) -> None:
 
 
 def child(path: Path, max_side: int) -> None:
-    from driftmon.cli.commands import _make_scorer
+    from driftmon.config import ScoringConfig
     from driftmon.images.decode import load_image_file
+    from driftmon.scoring.factory import build_scorer
 
-    scorer = _make_scorer("cpu", "auto", None, False)
+    scorer = build_scorer(ScoringConfig(device="cpu"))  # `driftmon score --device cpu`'s scorer
     scorer.max_side = max_side
     scorer.score(load_image_file(_warm_up()), [TEXT])
     stages: dict[str, float] = {}

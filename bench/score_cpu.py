@@ -50,10 +50,11 @@ def make_images(directory: Path, n: int, size: int) -> list[tuple[Path, str]]:
 
 
 def run_ours(items: list[tuple[Path, str]]) -> float:
-    from driftmon.cli.commands import _make_scorer
+    from driftmon.config import ScoringConfig
     from driftmon.images.decode import load_image_file
+    from driftmon.scoring.factory import build_scorer
 
-    scorer = _make_scorer("cpu", "auto", None, False)
+    scorer = build_scorer(ScoringConfig(device="cpu"))  # `driftmon score --device cpu`'s scorer
     scorer.score(load_image_file(items[0][0]), [items[0][1]])  # warm-up
     start = time.perf_counter()
     for path, text in items:

@@ -158,8 +158,8 @@ def _scoring_settings(
     case_sensitive: bool,
     detector_dir: Path | None,
     clip_dir: Path | None,
-    second_reader: str = DEFAULT_SECOND_READER,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    second_reader: str,
+    max_pixels: int,
 ) -> Any:
     """The `scoring` section `driftmon score`'s options make (a bad choice: exit 2 naming it)."""
     from pydantic import ValidationError
@@ -238,22 +238,6 @@ def _make_scorer_from(scoring: Any) -> Any:
         return build_scorer(scoring)
     except DriftmonError as exc:
         raise fail(str(exc)) from exc
-
-
-def _make_scorer(
-    device: str,
-    engine: str,
-    model_dir: Path | None,
-    case_sensitive: bool,
-    detector_dir: Path | None = None,
-    clip_dir: Path | None = None,
-    second_reader: str = DEFAULT_SECOND_READER,
-) -> Any:
-    """`driftmon score`'s scorer for these options (the benches call it)."""
-    settings = _scoring_settings(
-        device, engine, model_dir, case_sensitive, detector_dir, clip_dir, second_reader
-    )
-    return _make_scorer_from(settings)
 
 
 def _load_config_or_exit(path: Path | None) -> Any:
