@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -188,24 +188,36 @@ class ReceiverConfigBase(Section):
         return Route(self.match, self.match_re)
 
 
-class SecretURLConfig(ReceiverConfigBase):
+class SecretConfig(ReceiverConfigBase):
+    """A receiver with a secret given inline, in a file or in an environment variable: a subclass
+    names it in `secret_field` and declares `<secret_field>`, `<secret_field>_file` and
+    `<secret_field>_env`, of which exactly one must be set."""
+
+    secret_field: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if sum(getattr(self, name) is not None for name in self._sources()) != 1:
+            raise ValueError(f"give exactly one of {', '.join(self._sources())}")
+        return self
+
+    def secret_value(self, environ: Mapping[str, str] | None = None) -> str:
+        """The secret, read from wherever it is kept."""
+        inline, file, env = (getattr(self, name) for name in self._sources())
+        where = f"receiver {self.receiver_name}"
+        return read_secret(where, inline, file, env, environ, field=self.secret_field)
+
+    def _sources(self) -> tuple[str, str, str]:
+        return self.secret_field, f"{self.secret_field}_file", f"{self.secret_field}_env"
+
+
+class SecretURLConfig(SecretConfig):
     """A receiver whose URL is a secret: given inline, in a file, or in an environment variable."""
 
+    secret_field = "url"
     url: SecretStr | None = None
     url_file: Path | None = None
     url_env: str | None = None
-
-    @model_validator(mode="after")
-    def _one_url(self) -> SecretURLConfig:
-        given = [self.url is not None, self.url_file is not None, self.url_env is not None]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of url, url_file, url_env")
-        return self
-
-    def read_url(self, environ: Mapping[str, str] | None = None) -> str:
-        """The URL, read from wherever it is kept."""
-        where = f"receiver {self.receiver_name}"
-        return read_secret(where, self.url, self.url_file, self.url_env, environ, field="url")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 
 from driftmon.alerting.base import (
     Event,
     OutboundRequest,
     Payload,
-    ReceiverConfigBase,
     RenderContext,
     Route,
+    SecretConfig,
     format_value,
     link,
     register_receiver,
@@ -27,7 +27,6 @@ from driftmon.alerting.base import (
     starts_at,
 )
 from driftmon.alerts import Alert
-from driftmon.secrets import read_secret
 
 _SEVERITIES = {
     "critical": "critical",
@@ -86,23 +85,17 @@ def pagerduty_event(alert: Alert, event: Event, ctx: RenderContext, default_seve
     return body
 
 
-class PagerDutyConfig(ReceiverConfigBase):
+class PagerDutyConfig(SecretConfig):
     """PagerDuty Events API v2: trigger and resolve with a dedup_key stable per alert."""
 
     kind: Literal["pagerduty"]
+    secret_field = "routing_key"
     routing_key: SecretStr | None = None
     routing_key_file: Path | None = None
     routing_key_env: str | None = None
     url: str = "https://events.pagerduty.com/v2/enqueue"
     #: used when the alert has no (known) ``severity`` label
     severity: Literal["critical", "error", "warning", "info"] = "critical"
-
-    @model_validator(mode="after")
-    def _one_key(self) -> PagerDutyConfig:
-        given = [self.routing_key, self.routing_key_file, self.routing_key_env]
-        if sum(value is not None for value in given) != 1:
-            raise ValueError("give exactly one of routing_key, routing_key_file, routing_key_env")
-        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +118,8 @@ class PagerDutyReceiver:
         cls, config: PagerDutyConfig, environ: Mapping[str, str] | None = None
     ) -> PagerDutyReceiver:
         """The receiver a kind pagerduty entry describes, its key read from wherever it is kept."""
-        name = config.receiver_name
-        key = read_secret(
-            f"receiver {name}",
-            config.routing_key,
-            config.routing_key_file,
-            config.routing_key_env,
-            environ,
-            field="routing_key",
-        )
-        return cls(name, key, config.route, config.timeout, config.url, config.severity)
+        key = config.secret_value(environ)
+        return cls(config.receiver_name, key, config.route, config.timeout, config.url, config.severity)
 
     def __repr__(self) -> str:
         return f"PagerDutyReceiver(name={self.name!r}, routing_key=<redacted>)"

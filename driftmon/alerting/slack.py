@@ -95,7 +95,7 @@ class SlackReceiver(SecretURLReceiver):
     @classmethod
     def from_config(cls, config: SlackConfig, environ: Mapping[str, str] | None = None) -> SlackReceiver:
         """The receiver a kind slack entry describes, its URL read from wherever it is kept."""
-        url = config.read_url(environ)
+        url = config.secret_value(environ)
         return cls(
             config.receiver_name,
             url,

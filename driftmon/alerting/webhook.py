@@ -75,7 +75,7 @@ class WebhookReceiver(SecretURLReceiver):
     @classmethod
     def from_config(cls, config: WebhookConfig, environ: Mapping[str, str] | None = None) -> WebhookReceiver:
         """The receiver a kind webhook entry describes, its URL read from wherever it is kept."""
-        return cls(config.receiver_name, config.read_url(environ), config.route, config.timeout)
+        return cls(config.receiver_name, config.secret_value(environ), config.route, config.timeout)
 
     def render(self, alert: Alert, event: Event, ctx: RenderContext) -> Payload:
         """The webhook message."""
