@@ -21,15 +21,18 @@ from driftmon.scoring.checks.base import Batch, Box, Finding, detection_box
 from driftmon.scoring.text import TextScores, words_of
 from driftmon.scoring.types import Detection
 
+#: the `scoring.composition` section's defaults: the thresholds' defaults too
+_CONFIG_DEFAULTS = CompositionConfig()
+
 
 @dataclass(frozen=True, slots=True)
 class LegibilityThresholds:
     """When a word is legible (see the module docstring)."""
 
-    min_height_share: float = 0.03
-    min_height_px: float = 10.0
-    min_confidence: float = 0.5
-    min_contrast: float = 3.0
+    min_height_share: float = _CONFIG_DEFAULTS.min_height_share
+    min_height_px: float = _CONFIG_DEFAULTS.min_height_px
+    min_confidence: float = _CONFIG_DEFAULTS.min_confidence
+    min_contrast: float = _CONFIG_DEFAULTS.min_contrast
 
     @classmethod
     def of(cls, config: CompositionConfig) -> LegibilityThresholds:
