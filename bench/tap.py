@@ -1,15 +1,17 @@
 """Benchmark: latency and throughput through the tap vs straight to the generator, same run.
 
-    python bench/tap.py [--seconds 20] [--concurrency 16] [--rounds 4] [--no-pin] [--profile FILE]
+    python bench/tap.py [--seconds 20] [--concurrency 16] [--rounds 4] [--intake shed|accept]
+                        [--no-pin] [--profile FILE]
 
 Three kinds of process, so that none starves another inside one interpreter:
 
 - the generator (uvicorn, httptools + uvloop): ``POST /v1/images/generations`` answers after a
   fixed 50 ms with a 256 KB OpenAI-style body (one ``b64_json`` image);
 - the tap (`driftmon.sources.tap.Tap`, as the daemon runs it: asyncio's loop, uvicorn with
-  httptools) in front of it, with
-  `sample_ratio` 0.1, then 1.0; every sampled answer is copied, parsed and offered to an intake
-  that sheds it (a busy scorer: the worst case, every copy made for nothing);
+  httptools) in front of it, with `sample_ratio` 0.1, then 1.0, offering to an intake that sheds
+  every sample (`--intake shed`, the default: a busy scorer; after a shed the tap copies nothing
+  for a second, then offers one again) or takes every one (`--intake accept`: every sampled
+  answer copied, parsed and offered; the journal write is bench/intake.py's to measure);
 - the load: `--concurrency` keep-alive connections in a process of its own, on a minimal
   HTTP/1.1 client (a few µs per request, so the load generator's own parsing does not dominate).
 
@@ -65,12 +67,14 @@ TAP = textwrap.dedent(
     from driftmon.sources.tap import Tap, TapConfig
     async def shed(offer):
         raise Shed("busy")
+    async def accept(offer):
+        return None
     async def main(stopped):
         config = TapConfig(enabled=True, listen=f"127.0.0.1:{sys.argv[1]}",
                            upstream=f"http://127.0.0.1:{sys.argv[2]}", sample_ratio=float(sys.argv[3]))
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
         async with contextlib.AsyncExitStack() as stack:
-            await Tap(config, shed).start(stack)
+            await Tap(config, shed if sys.argv[5] == "shed" else accept).start(stack)
             await stopped.wait()
     profile = cProfile.Profile() if sys.argv[4] else None
     if profile:
@@ -180,7 +184,7 @@ def pct(values: list[float], q: int) -> float:
 def run_ratio(ratio: float, gen_port: int, args: argparse.Namespace, profile: str) -> dict[str, float]:
     tap_cpus, other_cpus = placement(not args.no_pin)
     tap_port = free_port()
-    tap = spawn(TAP, [str(tap_port), str(gen_port), str(ratio), profile], tap_cpus)
+    tap = spawn(TAP, [str(tap_port), str(gen_port), str(ratio), profile, args.intake], tap_cpus)
     try:
         wait_up(tap_port)
         load(tap_port, 1.0, args.concurrency, other_cpus)  # warm both paths
@@ -228,6 +232,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternations of direct and tap")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.1, 1.0])
     parser.add_argument("--no-pin", action="store_true", help="let every process use every CPU")
+    parser.add_argument(
+        "--intake",
+        choices=("shed", "accept"),
+        default="shed",
+        help="shed: a busy scorer sheds every offer; accept: every sampled answer is extracted and "
+        "taken (the journal's own cost is bench/intake.py's)",
+    )
     parser.add_argument("--profile", default="", help="write the tap's cProfile stats here (last ratio)")
     args = parser.parse_args()
     tap_cpus, other_cpus = placement(not args.no_pin)
@@ -240,7 +251,8 @@ def main() -> None:
             where = f"tap on CPU {sorted(tap_cpus)}, generator and load on {sorted(other_cpus)}"
         print(
             f"{os.cpu_count()} CPUs ({where}), load average {os.getloadavg()[0]:.2f} before;"
-            f" {args.concurrency} clients, {args.seconds:g} s per side in {args.rounds} rounds"
+            f" {args.concurrency} clients, {args.seconds:g} s per side in {args.rounds} rounds;"
+            f" the intake {'sheds' if args.intake == 'shed' else 'accepts'} every offer"
         )
         for index, ratio in enumerate(args.ratios):
             profile = args.profile if index == len(args.ratios) - 1 else ""

@@ -21,7 +21,6 @@ USED_WITHOUT_IMPORT: dict[str, str] = {
     "torchvision": "EasyOCR imports it; pinned here to the build that matches the pinned torch",
     "python-multipart": "Starlette's request.form() imports it to parse multipart POST /v1/samples",
     "onnxruntime": "rapidocr's inference backend, which rapidocr itself does not declare",
-    "httptools": "uvicorn's C HTTP parser, picked by uvicorn (http='auto') when installed",
 }
 
 

@@ -202,6 +202,26 @@ def test_queue_full_answers_unaffected_and_counted(upstream):
         wait_for(lambda: recorder.refusals == ["Shed"])
 
 
+def test_while_the_intake_sheds_sampled_answers_are_not_copied_but_counted(upstream):
+    running, _ = upstream
+    recorder = Recorder(refuse_with=Shed("scoring queue is full"))
+    with tap_server(tap_config(running.url), recorder) as tap:
+        sampler = tap.tap.app.sampler
+        body = {"prompt": PROMPT, "n": 1, "size": "128x128"}
+        direct = httpx.post(f"{running.url}/v1/images/generations", json=body, timeout=30)
+        httpx.post(f"{tap.url}/v1/images/generations", json=body, timeout=30)
+        wait_for(lambda: recorder.refusals == ["Shed"] and sampler.shedding())
+        through = httpx.post(f"{tap.url}/v1/images/generations", json=body, timeout=30)
+        assert sha(through.content) == sha(direct.content)
+        wait_for(lambda: ("tap", "unknown", "shed") in recorder.counts)
+        assert recorder.refusals == ["Shed"]  # not copied, not offered
+        assert tap.tap.app.metrics.requests.labels("openai_images", "shed")._value.get() == 1
+        later = sampler.clock() + 60  # the back-off is over: the next one is offered again
+        sampler.clock = lambda: later
+        httpx.post(f"{tap.url}/v1/images/generations", json=body, timeout=30)
+        wait_for(lambda: recorder.refusals == ["Shed", "Shed"])
+
+
 def test_undecodable_image_answer_unaffected_sample_rejected(upstream):
     running, _ = upstream
     recorder = Recorder()

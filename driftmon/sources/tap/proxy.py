@@ -21,9 +21,10 @@ them (transfer coding removed, content coding kept: a gzip body stays gzip). Wha
   the tap is in the path).
 
 Sampling is decided when the request arrives, before any copy: only a sampled request on a
-recognised route has its body and answer copied, each up to its limit (beyond it the copy is
-dropped and the request counted ``too_large``). The copy is handed to the `Sampler` after the
-last byte of the answer was sent, and the proxy never waits on it.
+recognised route, while the intake is not shedding, has its body and answer copied, each up to
+its limit (beyond it the copy is dropped and the request counted ``too_large``). The copy is
+handed to the `Sampler` after the last byte of the answer was sent, and the proxy never waits on
+it.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ REQUEST_OUTCOMES = (
     "proxied",
     "sampled",
     "unsampled",
+    "shed",
     "too_large",
     "upstream_unreachable",
     "upstream_broken",
@@ -285,7 +287,9 @@ class TapProxy:
         route = self.routes.match(scope["method"], scope["path"])
         sampled = decide_sample(route is not None, self.config.sample_ratio, self.random)
         flight = Flight(route, sampled, started)
-        if sampled:
+        if sampled and self.sampler is not None and self.sampler.shedding():
+            flight.sampled, flight.outcome = False, "shed"
+        if flight.sampled:
             flight.request_tee = Tee(self.config.max_request_bytes)
         body_done = anyio.Event()
         has_body = any(
@@ -345,12 +349,11 @@ class TapProxy:
             return
         except UpstreamError as exc:
             flight.outcome = "upstream_unreachable"
-            log.warning("tap_upstream_unreachable", upstream=self.upstream_label, error=type(exc).__name__)
+            log.warning("tap_upstream_unreachable", upstream=self.upstream_label, error=str(exc))
             await plain(
                 send,
                 502,
-                f"driftmon tap: the generator at {self.upstream_label} could not be "
-                f"reached ({type(exc).__name__})\n",
+                f"driftmon tap: the generator at {self.upstream_label} could not be reached ({exc})\n",
             )
             return
         try:
@@ -390,8 +393,8 @@ class TapProxy:
         try:
             outcome = self._outcome(flight)
             self.metrics.request(flight.route, outcome)
-            if outcome == "unsampled" and self.sampler is not None:
-                self.sampler.count("tap", "unknown", "unsampled")
+            if outcome in ("unsampled", "shed") and self.sampler is not None:
+                self.sampler.count("tap", "unknown", outcome)
             if outcome == "sampled" and self.sampler is not None and flight.route is not None:
                 self.sampler.submit(flight.route, self._exchange(scope, flight))
         except Exception as exc:  # a tap bug never reaches the client, and is counted

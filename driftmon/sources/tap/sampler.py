@@ -2,10 +2,12 @@
 
 The proxy hands each sampled exchange over after the answer's last byte has gone to the client;
 from there on nothing the sampler does can reach the user. At most `max_pending` exchanges wait
-(more are shed and counted); extraction runs in a worker thread; images given as URLs are fetched
-with their own time and size bounds; every outcome is counted with ``source="tap"``: refusals by
-the intake (shed, rejected), the rest here (rejected: nothing usable in the answer; failed: a
-fetch failed or a bug). Log lines name the route and a reason, never a prompt or a header.
+(more are shed and counted); for `SHED_BACKOFF` after the intake shed one, the proxy copies none
+(counted shed: a full intake costs the hot path nothing); extraction runs in a worker thread;
+images given as URLs are fetched with their own time and size bounds; every outcome is counted
+with ``source="tap"``: refusals by the intake (shed, rejected), the rest here (rejected: nothing
+usable in the answer; failed: a fetch failed or a bug). Log lines name the route and a reason,
+never a prompt or a header.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +24,7 @@ import anyio
 import httpx
 import structlog
 
-from driftmon.errors import Refused
+from driftmon.errors import Refused, Shed
 from driftmon.sources.intake import Offer
 from driftmon.sources.tap.config import TapConfig
 from driftmon.sources.tap.routes import Exchange, Found, NotSampled, Route
@@ -29,6 +32,9 @@ from driftmon.sources.tap.routes import Exchange, Found, NotSampled, Route
 log = structlog.get_logger("driftmon.tap")
 
 SOURCE = "tap"
+#: after the intake sheds a sample, sampled answers are not even copied for this long (each is
+#: counted shed); then the next one is offered again, and so on while the intake stays full
+SHED_BACKOFF = 1.0
 OfferFn = Callable[[Offer], Awaitable[Any]]
 CountFn = Callable[[str, str, str], None]
 
@@ -56,13 +62,25 @@ class Sampler:
     """Turns sampled exchanges into offers, in background tasks bounded by `max_pending`."""
 
     def __init__(
-        self, config: TapConfig, offer: OfferFn, count: CountFn, fetch_client: httpx.AsyncClient
+        self,
+        config: TapConfig,
+        offer: OfferFn,
+        count: CountFn,
+        fetch_client: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.offer = offer
         self.count = count
         self.fetch_client = fetch_client
+        self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+        self._shedding_until = float("-inf")
+
+    def shedding(self) -> bool:
+        """Whether the intake shed a sample less than `SHED_BACKOFF` ago: then the proxy copies
+        nothing (a full intake would shed the copy anyway) and counts the request shed."""
+        return self.clock() < self._shedding_until
 
     @property
     def pending(self) -> int:
@@ -108,6 +126,8 @@ class Sampler:
         try:
             image = item.image if item.url is None else await self.fetch(item.url)
             await self.offer(Offer(SOURCE, image, item.meta, 1.0))
+        except Shed:
+            self._shedding_until = self.clock() + SHED_BACKOFF  # counted by the intake
         except Refused:
             pass  # counted by the intake
         except FetchFailed as exc:

@@ -25,6 +25,7 @@ import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httptools
 
@@ -76,8 +77,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio protocol --------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         if not self.active:  # bytes nobody asked for (a late error page): the connection is spent
