@@ -87,10 +87,10 @@ class TokenSection:
             return self._cache[1]
         seen: dict[str, Comparison] = {}
         for b, _ in data.pairs:
-            job = b.job
-            if job.prompt_id not in seen and job.prompt:
-                seen[job.prompt_id] = compare(
-                    job.prompt_id, job.prompt, self.baseline, self.candidate, job.expected_text
+            prompt = b.job.prompt
+            if prompt.id not in seen and prompt.text:
+                seen[prompt.id] = compare(
+                    prompt.id, prompt.text, self.baseline, self.candidate, prompt.expected_text
                 )
         self._cache = (id(data), list(seen.values()))
         return self._cache[1]

@@ -58,7 +58,7 @@ async def _generate_one(
         reported = Reported()
         CURRENT.set(reported)  # this task's own context: filled by ReportingTransport
         try:
-            generated = await generator.generate(job.prompt, seed, job.size)
+            generated = await generator.generate(job.prompt.text, seed, job.prompt.size)
         except GeneratorError as exc:
             outcome.error = f"{exc.reason}: {exc}"
             if exc.reason not in RETRYABLE or attempt == settings.retries:

@@ -114,7 +114,7 @@ def _pairs(pairs: Sequence[tuple[Outcome | None, Outcome | None]]) -> str:
     for order, (b, c) in enumerate(pairs):
         job = (b or c).job if (b or c) is not None else None  # type: ignore[union-attr]
         failing = any(o is None or not o.ok or o.failing for o in (b, c))
-        title = f"{job.key} — {job.prompt}" if job is not None else "?"
+        title = f"{job.key} — {job.prompt.text}" if job is not None else "?"
         blocks.append(
             f'<section class="pair{" failing" if failing else ""}" data-order="{order}" '
             f'data-regression="{_regression(b, c):.6f}" data-failing="{1 if failing else 0}">'

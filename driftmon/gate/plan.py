@@ -29,16 +29,13 @@ class Job:
     """One image to compare: the same prompt and seed on both sides."""
 
     key: str
-    prompt_id: str
-    prompt: str
+    prompt: Prompt
     seed: int | None
-    size: tuple[int, int] = (512, 512)
-    expected_text: str | None = None
 
     @property
     def expected_lines(self) -> tuple[str, ...]:
         """The text the image should show."""
-        return expected_lines(self.prompt, self.expected_text)
+        return expected_lines(self.prompt.text, self.prompt.expected_text)
 
 
 @dataclass
@@ -80,8 +77,8 @@ class Outcome:
         return {
             "side": self.side,
             "job": self.job.key,
-            "prompt_id": self.job.prompt_id,
-            "prompt": self.job.prompt,
+            "prompt_id": self.job.prompt.id,
+            "prompt": self.job.prompt.text,
             "seed": self.job.seed,
             "error": self.error,
             "image": self.image_path,
@@ -107,9 +104,7 @@ def _slug(text: str) -> str:
 
 def plan_jobs(prompts: Sequence[Prompt], seeds: Sequence[int]) -> list[Job]:
     """Every prompt at every seed, prompt-major (the same list for both sides)."""
-    return [
-        Job(f"{p.id}#s{seed}", p.id, p.text, seed, p.size, p.expected_text) for p in prompts for seed in seeds
-    ]
+    return [Job(f"{p.id}#s{seed}", p, seed) for p in prompts for seed in seeds]
 
 
 def load_prompts(path: Path | None) -> list[Prompt]:
@@ -142,7 +137,7 @@ def item_jobs(items: Sequence[Any]) -> list[tuple[Job, Any]]:
         prompt_id = _slug(prompt) if prompt else _slug(item.path.stem)
         suffix = f"#s{item.seed}" if item.seed is not None else ""
         key = f"{prompt_id}{suffix}" + (f"#{occurrence + 1}" if occurrence else "")
-        jobs.append((Job(key, prompt_id, prompt, item.seed, expected_text=item.expected_text), item))
+        jobs.append((Job(key, Prompt(prompt_id, prompt, expected_text=item.expected_text), item.seed), item))
     return jobs
 
 

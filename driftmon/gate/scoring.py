@@ -195,8 +195,8 @@ def score_outcomes(
 
 def _meta(outcome: Outcome) -> SampleMeta:
     return SampleMeta(
-        prompt=outcome.job.prompt,
-        expected_text=outcome.job.expected_text,
+        prompt=outcome.job.prompt.text,
+        expected_text=outcome.job.prompt.expected_text,
         model_version=outcome.model_version or "unknown",
         latency_seconds=outcome.latency_seconds,
         steps=outcome.steps,

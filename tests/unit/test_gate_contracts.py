@@ -15,7 +15,7 @@ from driftmon.demo.generator import make_generator_app
 from driftmon.errors import ConfigError
 from driftmon.gate.contracts import ProjectionSection, TokenSection, project
 from driftmon.gate.costs import CostFields, read_reported
-from driftmon.gate.plan import Job, Outcome
+from driftmon.gate.plan import Job, Outcome, Prompt
 from driftmon.gate.report import print_summary
 from driftmon.gate.rules import FAIL, NA, PASS, evaluate, load_rules
 from driftmon.gate.run import GateOptions, run_gate
@@ -32,7 +32,7 @@ PROMPTS = [
 
 
 def outcome(side: str, prompt: str, latency: float, gpu: float | None = None, key: str = "") -> Outcome:
-    job = Job(key or prompt[:12], key or prompt[:12], prompt, 0)
+    job = Job(key or prompt[:12], Prompt(key or prompt[:12], prompt), 0)
     return Outcome(side, job, image_bytes=b"png", latency_seconds=latency, gpu_seconds=gpu, steps=20)
 
 
