@@ -19,7 +19,8 @@ Direct and tapped runs alternate (`--rounds` each, `--seconds` per side in all),
 same machine. With two or more CPUs the tap is pinned to the last CPU and the generator and the
 load to the others (`os.sched_setaffinity`; `--no-pin` to share them all): the added latency is
 then the proxy's own, not the queueing of three busy processes on a shared core. Printed: the
-machine (CPUs, load average before and after), p50/p99 latency, requests/s, the ratios and the
+machine (CPUs, load average before and after), p50/p99 latency, requests/s, how busy the whole
+machine was on each side (/proc/stat: near 100% means every process queues), the ratios and the
 tap's CPU time per request (from /proc). Targets (issue 15): added latency ≤ 1 ms p50, ≤ 5 ms
 p99, throughput ≥ 95% of direct. `--profile FILE` writes the tap's cProfile stats (ratio 1.0).
 """
@@ -142,6 +143,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat (every CPU)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def placement(pin: bool) -> tuple[set[int] | None, set[int] | None]:
     """CPU sets for (the tap, the generator and the load): the last CPU for the tap, the rest for
     the others; (None, None) to share every CPU."""
@@ -192,13 +200,16 @@ def run_ratio(ratio: float, gen_port: int, args: argparse.Namespace, profile: st
         results: dict[str, list[float]] = {"direct": [], "tap": []}
         errors = {"direct": 0, "tap": 0}
         cpu = 0.0
+        busy = {"direct": [0, 0], "tap": [0, 0]}
         side = args.seconds / args.rounds
         for _ in range(args.rounds):
             for name, port in (("direct", gen_port), ("tap", tap_port)):
-                before = cpu_seconds(tap.pid)
+                before, machine_before = cpu_seconds(tap.pid), machine_jiffies()
                 latencies, failed = load(port, side, args.concurrency, other_cpus)
                 if name == "tap":
                     cpu += cpu_seconds(tap.pid) - before
+                for i, value in enumerate(machine_jiffies()):
+                    busy[name][i] += value - machine_before[i]
                 results[name] += latencies
                 errors[name] += failed
     finally:
@@ -209,7 +220,8 @@ def run_ratio(ratio: float, gen_port: int, args: argparse.Namespace, profile: st
     for name, values in results.items():
         print(
             f"  {name:6s} p50 {pct(values, 50):7.2f} ms  p99 {pct(values, 99):7.2f} ms  "
-            f"{len(values) / args.seconds:7.1f} req/s  ({errors[name]} errors)"
+            f"{len(values) / args.seconds:7.1f} req/s  ({errors[name]} errors);"
+            f" machine {busy[name][0] / max(1, busy[name][1]):4.0%} busy"
         )
     figures = {
         "added_p50_ms": pct(tapped, 50) - pct(direct, 50),
