@@ -236,3 +236,37 @@ def test_max_connections_makes_further_requests_wait_for_a_free_one() -> None:
             return bodies, server.connections
 
     assert run(go()) == ([b"a"] * 3, 1)
+
+
+def test_the_proxy_passes_on_a_cancellation_that_is_not_a_client_disconnect() -> None:
+    """Server shutdown cancels the request task: the proxy must not swallow it as a disconnect."""
+    from driftmon.sources.tap import TapConfig, TapProxy, make_upstream
+
+    answered = asyncio.Event()
+
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        answered.set()
+        await reader.read()  # returns when the tap closes its connection
+
+    async def receive() -> dict:
+        await asyncio.Event().wait()  # the client stays
+        return {}
+
+    async def send(message: dict) -> None:
+        raise AssertionError(f"nothing may be sent: {message}")
+
+    async def go():
+        async with raw_server(never_answers) as server:
+            config = TapConfig(enabled=True, upstream=f"http://{server.host}:{server.port}")
+            proxy = TapProxy(config, make_upstream(config), None)
+            scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "query_string": b""}
+            task = asyncio.create_task(proxy.proxy(scope, receive, send))
+            await answered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await proxy.pool.aclose()
+            return task.cancelled()
+
+    assert run(go()) is True
