@@ -1,11 +1,14 @@
 """The intake journal: every sampled, acknowledged sample stays on disk until its outcome is committed.
 
 A SQLite file of its own (not the store's), in WAL mode, so intake never waits on the store's
-writer. Bounded in entries and in bytes (image + meta). Commits use ``synchronous=FULL``: the WAL
-is fsynced before `append` returns, so an acknowledged sample survives the death of any process
-(SIGKILL, OOM kill, crash) and also a crash of the machine, where the volume survives it.
+writer. Bounded in entries and in bytes (image + meta). An append commits with
+``synchronous=FULL``: the WAL is fsynced before `append` returns, so an acknowledged sample
+survives the death of any process (SIGKILL, OOM kill, crash) and also a crash of the machine,
+where the volume survives it.
 (``NORMAL`` would already survive process death, the WAL being in the kernel's page cache at
 commit, but not a power loss or kernel panic; the extra fsync is paid only by sampled samples.)
+Leases, completions and notes commit with NORMAL: losing one to a power loss only means an entry
+is scored again (see `_transaction`).
 
     journal = Journal(path, max_entries=10_000, max_bytes=512 << 20)
     entry_id = journal.append(sample)      on disk when it returns; idempotent on sample.id
@@ -175,7 +178,7 @@ class Journal:
             raise ValueError(f"sample {sample.id}: no encoded bytes to journal")
         meta = meta_json(sample.meta)
         size = len(sample.encoded) + len(meta.encode())
-        with self._transaction("append") as conn:
+        with self._transaction("append", durable=True) as conn:
             known = conn.execute("SELECT id FROM journal WHERE sample_id = ?", (sample.id,)).fetchone()
             if known is not None:
                 return int(known["id"])
@@ -280,10 +283,17 @@ class Journal:
             return int(row[0]), int(row[1])
 
     @contextlib.contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction, rolled back on any error (a failed COMMIT included)."""
+    def _transaction(self, what: str, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction, rolled back on any error (a failed COMMIT included).
+
+        Only a `durable` one (`append`: the promise of a 202) pays for ``synchronous`` (FULL: the
+        WAL fsynced at its commit). The others (leases, deletes of completed entries, notes) commit
+        with NORMAL: a power loss may undo the last of them, and undoing one is always safe (an
+        entry claimed again is scored again, `Store.add_once` keeps one row per sample id); the
+        next durable commit fsyncs them too, the WAL being written in order."""
         with self._lock, self._unavailable(what):
             conn = self._connection()
+            conn.execute(f"PRAGMA synchronous={self.synchronous if durable else 'NORMAL'}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -315,7 +325,6 @@ class Journal:
             if not existed:
                 _remove_if_empty(self.path)
             raise
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
         return conn
 
     def _drop_connection(self) -> None:

@@ -61,6 +61,27 @@ def test_append_then_claim_returns_the_sample_as_taken_in(tmp_path: Path) -> Non
     assert entry.sample == sample(1, meta=meta)
 
 
+def test_only_an_append_commits_with_the_configured_synchronous(tmp_path: Path) -> None:
+    """The 202's promise is fsynced (FULL); leases, completions and notes commit with NORMAL."""
+    journal = journal_at(tmp_path / "journal.sqlite")
+    journal.depth()  # opens the connection
+    statements: list[str] = []
+    assert journal._conn is not None
+    journal._conn.set_trace_callback(statements.append)
+
+    def synchronous_of(call: Any) -> list[str]:
+        statements.clear()
+        call()
+        return [s.split("=", 1)[1] for s in statements if s.startswith("PRAGMA synchronous")]
+
+    assert synchronous_of(lambda: journal.append(sample(1))) == ["FULL"]
+    [entry] = journal.claim(10, lease_seconds=60)
+    assert synchronous_of(lambda: journal.claim(10, lease_seconds=60)) == ["NORMAL"]
+    assert synchronous_of(lambda: journal.note_error([entry.id], "crash")) == ["NORMAL"]
+    assert synchronous_of(lambda: journal.complete([entry.id])) == ["NORMAL"]
+    assert synchronous_of(lambda: journal.append(sample(2))) == ["FULL"]
+
+
 def test_meta_round_trip_ignores_unknown_keys() -> None:
     """A key written by another release is ignored, the known ones kept."""
     text = meta_json(SampleMeta(model_version="v3", size=(2, 3)))
