@@ -203,7 +203,7 @@ async def plain(send: Send, status: int, message: str, extra: Headers | None = N
 
 
 def make_upstream(config: TapConfig) -> UpstreamPool:
-    """The pooled upstream: keep-alive, no redirects, only a connect timeout, no cookie jar."""
+    """The pool of keep-alive connections to `config.upstream`, with only a connect timeout."""
     url = httpx.URL(config.upstream)
     port = url.port or (443 if url.scheme == "https" else 80)
     return UpstreamPool(
@@ -221,7 +221,7 @@ class TapProxy:
     def __init__(
         self,
         config: TapConfig,
-        upstream: UpstreamPool,
+        pool: UpstreamPool,
         sampler: Sampler | None,
         *,
         registry: CollectorRegistry | None = None,
@@ -230,7 +230,7 @@ class TapProxy:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.config = config
-        self.pool = upstream
+        self.pool = pool
         self.sampler = sampler
         self.routes = routes or RouteTable.from_config(config)
         self.metrics = TapMetrics(registry)

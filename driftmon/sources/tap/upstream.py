@@ -180,8 +180,13 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         return data
 
+    @property
+    def open(self) -> bool:
+        """Still connected, and nothing it carried rules out another request on it."""
+        return self.reusable and not self.lost
+
     def usable(self, expiry: float) -> bool:
-        return self.reusable and not self.lost and time.monotonic() - self.idle_since < expiry
+        return self.open and time.monotonic() - self.idle_since < expiry
 
     def close(self) -> None:
         self.reusable = False
@@ -192,14 +197,11 @@ class _Connection(asyncio.Protocol):
 class Answer:
     """The generator's answer: `status`, `headers`, then `body()`; `aclose()` always."""
 
-    def __init__(self, connection: _Connection, pool: UpstreamPool, head_only: bool) -> None:
+    def __init__(self, connection: _Connection, pool: UpstreamPool) -> None:
         self._connection: _Connection | None = connection
         self._pool = pool
         self.status = connection.status
         self.headers = connection.headers
-        if head_only:  # the answer to HEAD has no body, whatever its Content-Length says
-            connection.complete = True
-            connection.reusable = False
 
     async def body(self) -> AsyncIterator[bytes]:
         """The body as it arrives, in the pieces buffered since the last one; Broken if cut."""
@@ -260,7 +262,10 @@ class UpstreamPool:
             connection.close()
             self._slots.release()
             raise
-        return Answer(connection, self, head_only=method == "HEAD")
+        if method == "HEAD":  # its answer has no body, whatever its Content-Length says; the
+            connection.complete = True  # parser cannot be told so: the connection is not reused
+            connection.reusable = False
+        return Answer(connection, self)
 
     def _idle_connection(self) -> _Connection | None:
         while self._idle:
@@ -307,7 +312,7 @@ class UpstreamPool:
     def release(self, connection: _Connection) -> None:
         self._slots.release()
         connection.active = False
-        if connection.complete and connection.usable(float("inf")) and not connection.chunks:
+        if connection.complete and connection.open and not connection.chunks:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)
         else:
