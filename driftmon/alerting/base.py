@@ -255,22 +255,13 @@ class ReceiverClass(Protocol):
         ...
 
 
-class ReceiverKind(Kind[ReceiverConfigBase, ReceiverClass]):
-    """One row of `RECEIVER_KINDS`: the kind's configuration model and its runtime class."""
-
-    @property
-    def receiver(self) -> ReceiverClass:
-        """The runtime receiver class."""
-        return self.plugin
-
-
-RECEIVER_KINDS: KindTable[ReceiverKind] = KindTable("receiver")
+RECEIVER_KINDS: KindTable[Kind[ReceiverConfigBase, ReceiverClass]] = KindTable("receiver")
 """Every receiver kind, by the ``kind`` value that selects it in ``alerting.receivers``."""
 
 
 def register_receiver(kind: str, config: type[ReceiverConfigBase], receiver: ReceiverClass) -> None:
     """Add `kind` to `RECEIVER_KINDS`; its `config` model must declare ``kind: Literal[kind]``."""
-    RECEIVER_KINDS.register(kind, ReceiverKind(config, receiver))
+    RECEIVER_KINDS.register(kind, Kind(config, receiver))
 
 
 def build_receiver(config: ReceiverConfigBase, environ: Mapping[str, str] | None = None) -> Receiver:

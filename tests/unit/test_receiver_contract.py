@@ -137,7 +137,7 @@ def test_yaml_entry_becomes_the_registered_classes(kind: str, tmp_path: Path) ->
     row = RECEIVER_KINDS[kind]
     assert type(entry) is row.config
     receiver = built(kind, tmp_path)
-    assert type(receiver) is row.receiver
+    assert type(receiver) is row.plugin
     assert (receiver.name, receiver.kind) == (kind, kind)
     assert SECRET not in repr(receiver)
 
